@@ -1,0 +1,161 @@
+"""Validate and normalise ``X`` (texts or sentence pairs) and ``y``.
+
+Every error names the first offending row, its type, and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+Text = str
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class TextInput:
+    """Normalised input: a list of texts, or a list of ``(a, b)`` pairs."""
+
+    items: list  # list[str] | list[tuple[str, str]]
+    is_pair: bool
+    feature_names: np.ndarray | None  # column names when X was a DataFrame
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_features(self) -> int:
+        return 2 if self.is_pair else 1
+
+
+def _is_dataframe(X) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "iloc") and hasattr(X, "dtypes")
+
+
+def _is_series(X) -> bool:
+    return hasattr(X, "iloc") and hasattr(X, "dtype") and not hasattr(X, "columns")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, float) and value != value:
+        return "NaN (float)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _check_str(value: Any, row: int, where: str = "") -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.str_):
+        return str(value)
+    hint = ""
+    if isinstance(value, (bytes, bytearray)):
+        hint = " (decode bytes to str first, e.g. value.decode('utf-8'))"
+    elif value is None or (isinstance(value, float) and value != value):
+        hint = " (missing values are not texts: drop or fill them first)"
+    raise TypeError(f"X{where} row {row}: expected a string, got {_describe(value)}{hint}")
+
+
+def _rows_of_frame(X) -> tuple[list, np.ndarray | None, int]:
+    columns = list(X.columns)
+    names = None
+    if all(isinstance(c, str) for c in columns):
+        names = np.asarray(columns, dtype=object)
+    rows = X.to_numpy(dtype=object)
+    return rows, names, len(columns)
+
+
+def check_texts(X, *, allow_pairs: bool = True, name: str = "X") -> TextInput:
+    """Normalise ``X`` into texts or pairs.
+
+    Accepted forms: a list/tuple/1-D array/Series of strings; a list of ``(a, b)``
+    tuples, an ``(n, 2)`` array or a 2-column DataFrame for pairs; a 1-column
+    DataFrame or ``(n, 1)`` array for texts. A single string is refused (it would be
+    read as a sequence of characters).
+    """
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of texts, got a single {type(X).__name__}; "
+            f"wrap it in a list: [{X!r:.40}]"
+        )
+    if X is None:
+        raise TypeError(f"{name} is None; expected a sequence of texts or pairs")
+    feature_names = None
+    if _is_dataframe(X):
+        rows, feature_names, width = _rows_of_frame(X)
+        return _from_2d(rows, width, feature_names, allow_pairs, name)
+    if _is_series(X):
+        X = X.to_numpy(dtype=object)
+    if isinstance(X, np.ndarray):
+        if X.ndim == 1:
+            return TextInput([_check_str(v, i) for i, v in enumerate(X.tolist())], False, None)
+        if X.ndim == 2:
+            return _from_2d(X.astype(object), X.shape[1], None, allow_pairs, name)
+        raise ValueError(f"{name} must be 1-D (texts) or 2-D with 1 or 2 columns; got shape {X.shape}")
+    if not isinstance(X, Sequence) and not hasattr(X, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of texts or pairs, got {type(X).__name__}")
+    items = list(X)
+    if not items:
+        return TextInput([], False, None)
+    first = items[0]
+    if isinstance(first, (tuple, list, np.ndarray)) and not isinstance(first, str):
+        return _from_2d(items, None, None, allow_pairs, name)
+    return TextInput([_check_str(v, i) for i, v in enumerate(items)], False, None)
+
+
+def _from_2d(rows, width, feature_names, allow_pairs: bool, name: str) -> TextInput:
+    if width is None:  # a list of rows: all must have the same length
+        width = len(rows[0]) if hasattr(rows[0], "__len__") else -1
+    if width == 1:
+        texts = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, (tuple, list, np.ndarray)) or len(row) != 1:
+                raise ValueError(f"{name} row {i}: expected 1 value like the rows before it, got {_describe(row)}")
+            texts.append(_check_str(row[0], i))
+        return TextInput(texts, False, feature_names)
+    if width != 2:
+        raise ValueError(
+            f"{name} has {width} columns; expected 1 column (texts) or 2 columns (sentence pairs)"
+        )
+    if not allow_pairs:
+        raise ValueError(f"{name} holds sentence pairs but this estimator takes single texts")
+    pairs = []
+    for i, row in enumerate(rows):
+        if isinstance(row, str) or not isinstance(row, (tuple, list, np.ndarray)):
+            raise TypeError(f"{name} row {i}: expected a pair (a, b) like row 0, got {_describe(row)}")
+        if len(row) != 2:
+            raise ValueError(f"{name} row {i}: expected a pair of 2 texts, got {len(row)} values")
+        pairs.append((_check_str(row[0], i, "[:, 0]"), _check_str(row[1], i, "[:, 1]")))
+    return TextInput(pairs, True, feature_names)
+
+
+def check_y_length(items: TextInput, y, name: str = "y") -> None:
+    if y is None:
+        return
+    n_y = len(y) if hasattr(y, "__len__") else None
+    if n_y is not None and n_y != len(items):
+        raise ValueError(f"X has {len(items)} rows but {name} has {n_y}; they must match")
+
+
+def check_classification_y(y, n_rows: int) -> np.ndarray:
+    """1-D labels (strings or integers), no missing values, same length as X."""
+    if y is None:
+        raise ValueError("y is required for a classifier; got None")
+    arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per row); got shape {arr.shape}")
+    if len(arr) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(arr)}; they must match")
+    for i, value in enumerate(arr):
+        if value is None or (isinstance(value, float) and value != value):
+            raise ValueError(f"y row {i}: missing label ({_describe(value)})")
+    # Back to a native dtype so that classes_ are plain ints or strings.
+    return np.asarray(arr.tolist())
