@@ -377,7 +377,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         for name in ("_loaded", "_options", "_vector_cache"):
             state.pop(name, None)
         if self.store_weights and "model_fingerprint_" in state:
-            from bertfeat.persist import read_model_files
+            from bertfeat._models import read_model_files
 
             state["_model_files"] = read_model_files(Path(self.model_path_))
         state.pop("_restored_dir", None)
@@ -387,6 +387,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         files = state.pop("_model_files", None)
         super().__setstate__(state)
         if files is not None:
-            from bertfeat.persist import restore_model_files
+            from bertfeat._models import restore_model_files
 
             self._restored_dir = str(restore_model_files(files, self.model_fingerprint_))
