@@ -1,0 +1,68 @@
+"""Input validation: every bad row is named, every accepted form normalised."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bertfeat import BertVectorizer
+from bertfeat._inputs import check_classification_y, check_texts
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (["ok", None, "ok"], r"X row 1: expected a string, got None"),
+        (["ok", "ok", float("nan")], r"X row 2: expected a string, got NaN"),
+        (["ok", 3], r"X row 1: expected a string, got int 3"),
+        (["ok", b"bytes"], r"X row 1: expected a string, got bytes .*decode"),
+        ([("a", "b"), ("c", None)], r"X\[:, 1\] row 1: expected a string, got None"),
+        ([("a", "b"), "c"], r"X row 1: expected a pair"),
+        ([("a", "b"), ("c", "d", "e")], r"X row 1: expected a pair of 2 texts, got 3"),
+        ("just one string", r"single str; wrap it in a list"),
+        (None, r"X is None"),
+        (np.array([["a", "b", "c"]], dtype=object), r"X has 3 columns"),
+        (np.zeros((2, 2, 2)), r"got shape \(2, 2, 2\)"),
+    ],
+)
+def test_bad_texts_name_the_row(X, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        check_texts(X)
+
+
+def test_nested_lists_are_refused():
+    with pytest.raises(TypeError, match=r"X\[:, 0\] row 0: expected a string, got list"):
+        check_texts([[["nested"], "b"]])
+
+
+def test_dataframe_forms():
+    pd = pytest.importorskip("pandas")
+    texts = check_texts(pd.DataFrame({"t": ["a", "b"]}))
+    assert texts.items == ["a", "b"] and not texts.is_pair and list(texts.feature_names) == ["t"]
+    pairs = check_texts(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+    assert pairs.items == [("x", "y")] and pairs.is_pair
+    with pytest.raises(TypeError, match=r"row 1: expected a string, got NaN"):
+        check_texts(pd.Series(["a", np.nan]))
+    with pytest.raises(ValueError, match="3 columns"):
+        check_texts(pd.DataFrame({"a": ["x"], "b": ["y"], "c": ["z"]}))
+
+
+def test_empty_whitespace_and_huge_strings_are_valid(tiny_bert):
+    huge = "word " * 200_000  # 1 MB
+    X = ["", "   ", "\n\t", huge]
+    out = BertVectorizer(model=str(tiny_bert)).fit(X).transform(X)
+    assert out.shape == (4, 32) and np.isfinite(out).all()
+
+
+def test_y_length_mismatch_is_named(tiny_bert):
+    with pytest.raises(ValueError, match="X has 2 rows but y has 3"):
+        BertVectorizer(model=str(tiny_bert)).fit(["a", "b"], [0, 1, 1])
+
+
+def test_classification_y():
+    assert list(check_classification_y(["a", "b"], 2)) == ["a", "b"]
+    assert check_classification_y(np.array([1, 2]), 2).dtype.kind == "i"
+    with pytest.raises(ValueError, match="y row 1: missing label"):
+        check_classification_y([1, None], 2)
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        check_classification_y(np.zeros((2, 3)), 2)
