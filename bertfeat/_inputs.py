@@ -157,5 +157,9 @@ def check_classification_y(y, n_rows: int) -> np.ndarray:
     for i, value in enumerate(arr):
         if value is None or (isinstance(value, float) and value != value):
             raise ValueError(f"y row {i}: missing label ({_describe(value)})")
+    kinds = {isinstance(v, (str, np.str_)) for v in arr}
+    if len(kinds) > 1:
+        row = next(i for i, v in enumerate(arr) if isinstance(v, (str, np.str_)) != isinstance(arr[0], (str, np.str_)))
+        raise ValueError(f"y mixes strings and numbers (row 0 is {_describe(arr[0])}, row {row} is {_describe(arr[row])})")
     # Back to a native dtype so that classes_ are plain ints or strings.
     return np.asarray(arr.tolist())

@@ -64,5 +64,7 @@ def test_classification_y():
     assert check_classification_y(np.array([1, 2]), 2).dtype.kind == "i"
     with pytest.raises(ValueError, match="y row 1: missing label"):
         check_classification_y([1, None], 2)
+    with pytest.raises(ValueError, match="y mixes strings and numbers .*row 2 is str"):
+        check_classification_y([1, 0, "a"], 3)
     with pytest.raises(ValueError, match="y must be 1-D"):
         check_classification_y(np.zeros((2, 3)), 2)
