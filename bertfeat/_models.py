@@ -209,7 +209,7 @@ def config_info(config) -> dict:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """No per-load weight progress bar: bertfeat shows its own progress where it matters."""
     from transformers.utils import logging as hf_logging
 
@@ -248,7 +248,7 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
         except Exception as exc:
             raise ValueError(f"cannot load the tokenizer in {str(folder)!r}: {exc}") from exc
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 encoder = AutoModel.from_pretrained(str(folder), dtype=torch_dtype)
         except Exception as exc:
             raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc

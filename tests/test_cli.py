@@ -38,7 +38,7 @@ def test_embed_writes_npy_and_parquet(tiny_bert, labelled, tmp_path):
     assert run("embed", labelled, "-o", tmp_path / "f.npy", "--model", tiny_bert) == 0
     features = np.load(tmp_path / "f.npy")
     assert features.shape == (12, 32) and features.dtype == np.float32
-    assert run("embed", labelled, "-o", tmp_path / "f.parquet", "--model", tiny_bert, "--pooling", "cls", "--layers", "-2,-1", "--layer-agg", "concat") == 0
+    assert run("embed", labelled, "-o", tmp_path / "f.parquet", "--model", tiny_bert, "--pooling", "cls", "--layers=-2,-1", "--layer-agg", "concat") == 0
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert frame.shape == (12, 64) and frame.columns[0] == "bertvectorizer0"
 

@@ -21,7 +21,7 @@ def _add_data_columns(parser: argparse.ArgumentParser) -> None:
 def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the embedded all-MiniLM-L6-v2)")
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls", "max", "pooler"])
-    parser.add_argument("--layers", default="last", help="'last' or comma-separated layer indices, e.g. -4,-3,-2,-1")
+    parser.add_argument("--layers", default="last", help="'last' or comma-separated layer indices, written --layers=-4,-3,-2,-1")
     parser.add_argument("--layer-agg", default="mean", choices=["mean", "concat"])
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--cache-dir", default=None, help="disk cache folder (default: off)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 
@@ -30,20 +29,6 @@ _eager_lock = threading.Lock()
 _eager_models: dict = {}  # (folder, fingerprint) -> (tokenizer, model, max_length); the latest few
 
 
-@contextlib.contextmanager
-def _no_progress_bar():
-    """No "Loading weights" bar from transformers for this one load (as in _models)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def _load_eager(model):
     """Tokenizer + encoder with eager attention (SDPA returns no attention weights)."""
     require("torch", "torch")
@@ -58,7 +43,7 @@ def _load_eager(model):
             config = _models.read_config(folder)
             _models.check_encoder_config(config, folder)
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            with _no_progress_bar():
+            with _models.quiet_transformers():
                 encoder = AutoModel.from_pretrained(str(folder), attn_implementation="eager", output_attentions=True)
             encoder.eval()
             if len(_eager_models) >= 2:
