@@ -82,7 +82,7 @@ def demo(args) -> None:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     texts, labels = load_demo()
-    print(f"demo data: {len(texts)} customer-support messages, intents {sorted(set(labels))}")
+    print(f"demo data: {len(texts)} customer-support messages, intents {sorted(set(map(str, labels)))}")
     vectorizer = BertVectorizer(model=args.model, cache_dir=out / "cache")
     pipe = make_pipeline(vectorizer, LogisticRegression(max_iter=2000))
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=0)
