@@ -45,3 +45,39 @@ def read_jsonl(path: Path, limit: int | None = None):
             if limit and len(texts) >= limit:
                 break
     return texts, labels, [names[k] for k in sorted(names)]
+
+
+def chinese_model(model_arg: str | None, out: Path, data_root: Path) -> str:
+    """A Chinese model folder: the one given, else random weights on the real vocabulary.
+
+    Offline, only the bert-base-chinese tokenizer is real here (no weights can be
+    downloaded): the random encoder shows the plumbing, not BERT's quality. Point
+    ``--model`` at a real Chinese model folder (e.g. bert-base-chinese saved with
+    ``save_pretrained``) for real scores.
+    """
+    if model_arg:
+        return model_arg
+    vocab = data_root.parent / "models" / "bert-base-chinese-tokenizer"
+    if not (vocab / "vocab.txt").is_file():
+        print(f"skipped: no --model and no Chinese vocabulary at {vocab}", file=sys.stderr)
+        sys.exit(0)
+    folder = out / "random-chinese-bert"
+    if not (folder / "config.json").is_file():
+        import torch
+        from transformers import AutoTokenizer, BertConfig, BertModel
+
+        tokenizer = AutoTokenizer.from_pretrained(str(vocab))
+        config = BertConfig.from_pretrained(str(vocab), hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                                            intermediate_size=1024)
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+    print("NOTE: offline, only the Chinese tokenizer is real; the encoder has RANDOM weights "
+          "(pass --model with a real Chinese BERT folder for meaningful scores).")
+    return str(folder)
+
+
+def scores(y_true, y_pred) -> str:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return f"accuracy {accuracy_score(y_true, y_pred):.3f}, macro-F1 {f1_score(y_true, y_pred, average='macro'):.3f}"
