@@ -13,11 +13,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from bertfeat._inputs import check_texts
+from bertfeat._inputs import check_input_form, check_texts
 from bertfeat._pooling import POOLINGS
 from bertfeat.finetune.export import ExportMixin
-
-KINDS = {1: "single texts", 2: "sentence pairs"}
 
 
 class FineTuneBase(ExportMixin, BaseEstimator):
@@ -146,8 +144,8 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
         from bertfeat._batching import tokenize
         from bertfeat._device import resolve_device, resolve_dtype
-        from bertfeat._models import resolve_model_path
-        from bertfeat.finetune.hf import build_module, load_tokenizer, model_info
+        from bertfeat._models import model_info, resolve_model_path
+        from bertfeat.finetune.hf import build_module, load_tokenizer
         from bertfeat.finetune.loop import (
             LoopConfig,
             Split,
@@ -169,7 +167,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
             torch.manual_seed(seed)
             module = build_module(folder, self._num_labels(targets), self._problem_type(), labels)
             tokenizer = load_tokenizer(folder)
-            info = model_info(module, tokenizer)
+            info = model_info(module.config, module.base_model, tokenizer)
             self._check_model_params(info, tokenizer, inputs.is_pair)
             tokenized = tokenize(tokenizer, inputs.items, inputs.is_pair, self.max_length_, "head", 0, info["token_types"])
             target_tensor = self._target_tensor(targets)
@@ -222,16 +220,11 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
     def _check_model_params(self, info: dict, tokenizer, is_pair: bool) -> None:
         """Checks that need the model: maximum length, pooler."""
-        limit = info["max_length"]
-        max_length = limit if self.max_length is None else int(self.max_length)
-        if max_length > limit:
-            raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
-        n_special = tokenizer.num_special_tokens_to_add(pair=is_pair)
-        if max_length <= n_special:
-            raise ValueError(f"max_length={max_length} leaves no room for text next to {n_special} special tokens")
+        from bertfeat._batching import resolve_max_length
+
         if self.pooling == "pooler" and not info["has_pooler"]:
             raise ValueError("pooling='pooler' but this model has no pooler; use 'cls', 'mean' or 'max'")
-        self.max_length_ = max_length
+        self.max_length_, _ = resolve_max_length(self.max_length, info["max_length"], tokenizer, is_pair)
 
     def _make_callbacks(self, validating: bool):
         from bertfeat.finetune.callbacks import (
@@ -271,13 +264,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
     def _inputs(self, X):
         inputs = check_texts(X)
-        if inputs.n_features != self.n_features_in_:
-            raise ValueError(
-                f"this estimator was fitted on {KINDS[self.n_features_in_]} but X holds {KINDS[inputs.n_features]}"
-            )
-        fitted = getattr(self, "feature_names_in_", None)
-        if fitted is not None and inputs.feature_names is not None and list(fitted) != list(inputs.feature_names):
-            raise ValueError(f"X has columns {list(inputs.feature_names)} but the estimator was fitted with {list(fitted)}")
+        check_input_form(inputs, self.n_features_in_, getattr(self, "feature_names_in_", None), "estimator")
         return inputs
 
     def _logits(self, X) -> np.ndarray:

@@ -62,8 +62,8 @@ class ExportMixin:
         ``params`` override the saved parameters (e.g. ``device="cpu"``). Folders
         without bertfeat's metadata are read as single-text models.
         """
-        from bertfeat._models import resolve_model_path
-        from bertfeat.finetune.hf import load_module, model_info
+        from bertfeat._models import model_info, resolve_model_path
+        from bertfeat.finetune.hf import load_module
 
         path = resolve_model_path(folder)
         module, tokenizer, meta = load_module(path)
@@ -73,7 +73,7 @@ class ExportMixin:
         saved = {k: v for k, v in meta.get("params", {}).items() if k in cls._get_param_names()}
         estimator = cls(**{**saved, "model": str(path), **params})
         estimator._check_params()
-        info = model_info(module, tokenizer)
+        info = model_info(module.config, module.base_model, tokenizer)
         estimator._restore_targets(module.config, meta)
         estimator._module, estimator._tokenizer, estimator._info = module, tokenizer, info
         estimator.model_path_ = str(path)

@@ -9,12 +9,10 @@ without it (any ``*ForSequenceClassification`` checkpoint) still loads.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import tempfile
 from pathlib import Path
 
 from bertfeat._models import (
-    _max_length,
     _quiet_transformers,
     check_encoder_config,
     read_config,
@@ -85,17 +83,6 @@ def load_module(folder: Path):
         raise ValueError(f"cannot load a sequence classifier from {str(folder)!r}: {exc}") from exc
     meta = dict(getattr(module.config, META_KEY, None) or {})
     return module.eval(), load_tokenizer(folder), meta
-
-
-def model_info(module, tokenizer) -> dict:
-    """What batching and pooling need to know about a module."""
-    return {
-        "hidden_size": int(module.config.hidden_size),
-        "num_layers": int(module.config.num_hidden_layers),
-        "has_pooler": getattr(module.base_model, "pooler", None) is not None,
-        "token_types": "token_type_ids" in inspect.signature(module.forward).parameters,
-        "max_length": _max_length(module.config, tokenizer),
-    }
 
 
 def save_folder(module, tokenizer, folder: Path, meta: dict) -> None:
