@@ -23,8 +23,9 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
     Subclasses define ``_METRICS`` (allowed ``early_stopping_metric`` values, with
     whether lower is better), ``_PROBLEM_TYPES``, and the target hooks
-    ``_prepare_targets``, ``_loss``, ``_scorers``, ``_stratify``, ``_target_meta`` and
-    ``_restore_targets``.
+    ``_prepare_targets`` (y to an array to train on, plus label names),
+    ``_num_labels``, ``_problem_type``, ``_stratify``, ``_loss``, ``_scorers``,
+    ``_target_meta`` and ``_restore_targets`` (for export).
     """
 
     _METRICS: dict[str, bool] = {"loss": True}
@@ -146,13 +147,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         from bertfeat._device import resolve_device, resolve_dtype
         from bertfeat._models import model_info, resolve_model_path
         from bertfeat.finetune.hf import build_module, load_tokenizer
-        from bertfeat.finetune.loop import (
-            LoopConfig,
-            Split,
-            count_batches,
-            fit_loop,
-            make_optimizer,
-        )
+        from bertfeat.finetune.loop import LoopConfig, Split, fit_loop, make_optimizer, steps_per_epoch
 
         self._check_params()
         inputs = check_texts(X)
@@ -170,7 +165,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
             info = model_info(module.config, module.base_model, tokenizer)
             self._check_model_params(info, tokenizer, inputs.is_pair)
             tokenized = tokenize(tokenizer, inputs.items, inputs.is_pair, self.max_length_, "head", 0, info["token_types"])
-            target_tensor = self._target_tensor(targets)
+            target_tensor = torch.from_numpy(targets)
             train = Split.take(tokenized, target_tensor, train_index)
             valid = Split.take(tokenized, target_tensor, valid_index) if len(valid_index) else None
             module.to(device)
@@ -179,7 +174,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
                 int(self.max_epochs), int(self.batch_size), int(self.gradient_accumulation_steps),
                 None if self.max_grad_norm is None else float(self.max_grad_norm), runtime,
             )
-            steps = -(-count_batches(len(train), config.batch_size) // config.accumulation) * config.max_epochs
+            steps = steps_per_epoch(len(train), config.batch_size, config.accumulation) * config.max_epochs
             optimizer, scheduler = make_optimizer(
                 module, float(self.learning_rate), float(self.weight_decay), steps, float(self.warmup_ratio)
             )
@@ -227,12 +222,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         self.max_length_, _ = resolve_max_length(self.max_length, info["max_length"], tokenizer, is_pair)
 
     def _make_callbacks(self, validating: bool):
-        from bertfeat.finetune.callbacks import (
-            EarlyStopping,
-            EpochScoring,
-            History,
-            ProgressBar,
-        )
+        from bertfeat.finetune.callbacks import EarlyStopping, EpochScoring, History, ProgressBar
 
         callbacks = [EpochScoring(name, fn) for name, fn in self._scorers().items()] if validating else []
         if validating and self.patience is not None:

@@ -79,7 +79,10 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
     Attributes
     ----------
     classes_ : ndarray
-        Labels, in the order of the head's outputs (``id2label``).
+        Labels, in the order of the head's outputs (``id2label``); for multi-label
+        ``y``, the column indices.
+    multilabel_ : bool
+        Whether ``y`` was a binary indicator matrix.
     history_ : list of dict
         One row per epoch: ``epoch``, ``train_loss``, ``valid_loss``,
         ``valid_accuracy``, ``valid_f1_macro`` (with validation), ``lr``, ``seconds``.
@@ -194,11 +197,6 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
 
     def _problem_type(self) -> str:
         return "multi_label_classification" if self.multilabel_ else "single_label_classification"
-
-    def _target_tensor(self, targets):
-        import torch
-
-        return torch.from_numpy(targets)
 
     def _stratify(self, targets):
         return None if self.multilabel_ else targets

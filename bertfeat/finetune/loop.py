@@ -112,9 +112,15 @@ def make_optimizer(module, learning_rate: float, weight_decay: float, total_step
 
 # -- batches -------------------------------------------------------------------------
 def count_batches(n_rows: int, batch_size: int) -> int:
+    """Batches per epoch of :func:`grouped_batches` (the same every epoch)."""
     group = batch_size * GROUP_BATCHES
     full, rest = divmod(n_rows, group)
     return full * GROUP_BATCHES + math.ceil(rest / batch_size)
+
+
+def steps_per_epoch(n_rows: int, batch_size: int, accumulation: int) -> int:
+    """Optimizer steps per epoch: one every ``accumulation`` batches, and one at the end."""
+    return math.ceil(count_batches(n_rows, batch_size) / accumulation)
 
 
 def grouped_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
@@ -203,7 +209,7 @@ def fit_loop(
     generator: torch.Generator,
 ) -> TrainState:
     """Train ``module`` in place for up to ``config.max_epochs`` epochs; returns the final state."""
-    steps = math.ceil(count_batches(len(train), config.batch_size) / config.accumulation)
+    steps = steps_per_epoch(len(train), config.batch_size, config.accumulation)
     state = TrainState(module, optimizer, scheduler, config.max_epochs, steps)
     runtime = config.runtime
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.dtype == torch.float16)

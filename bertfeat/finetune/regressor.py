@@ -95,11 +95,6 @@ class FineTuneRegressor(RegressorMixin, FineTuneBase):
     def _problem_type(self) -> str:
         return "regression"
 
-    def _target_tensor(self, targets):
-        import torch
-
-        return torch.from_numpy(targets)
-
     def _stratify(self, targets):
         return None
 
