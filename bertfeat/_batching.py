@@ -61,6 +61,20 @@ def tokenize(
     return Tokenized(enc["input_ids"], enc.get("token_type_ids"), owners)
 
 
+def resolve_max_length(max_length: int | None, limit: int, tokenizer, is_pair: bool) -> tuple[int, int]:
+    """The ``max_length`` parameter checked against the model: ``(tokens per window, special tokens)``.
+
+    None means the model's maximum ``limit``.
+    """
+    resolved = limit if max_length is None else int(max_length)
+    if resolved > limit:
+        raise ValueError(f"max_length={resolved} is more than the model's maximum of {limit} tokens")
+    n_special = tokenizer.num_special_tokens_to_add(pair=is_pair)
+    if resolved <= n_special:
+        raise ValueError(f"max_length={resolved} leaves no room for text next to {n_special} special tokens")
+    return resolved, n_special
+
+
 def plan_batches(lengths: np.ndarray, max_batch_size: int, token_budget: int) -> list[np.ndarray]:
     """Indices of each batch: longest first, each batch padded to its own longest.
 

@@ -135,6 +135,20 @@ def _from_2d(rows, width, feature_names, allow_pairs: bool, name: str) -> TextIn
     return TextInput(pairs, True, feature_names)
 
 
+KINDS = {1: "single texts", 2: "sentence pairs"}
+
+
+def check_input_form(inputs: TextInput, n_features_in: int, feature_names_in, who: str) -> None:
+    """``X`` at transform/predict time has the form seen at fit: texts vs pairs, same columns."""
+    if inputs.n_features != n_features_in:
+        raise ValueError(f"this {who} was fitted on {KINDS[n_features_in]} but X holds {KINDS[inputs.n_features]}")
+    if feature_names_in is not None and inputs.feature_names is not None:
+        if list(feature_names_in) != list(inputs.feature_names):
+            raise ValueError(
+                f"X has columns {list(inputs.feature_names)} but the {who} was fitted with {list(feature_names_in)}"
+            )
+
+
 def check_y_length(items: TextInput, y, name: str = "y") -> None:
     if y is None:
         return

@@ -208,6 +208,15 @@ def config_info(config) -> dict:
     }
 
 
+def model_info(config, encoder, tokenizer) -> dict:
+    """What batching and pooling need to know about a loaded encoder (a base model)."""
+    info = config_info(config)
+    info["has_pooler"] = getattr(encoder, "pooler", None) is not None
+    info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
+    info["max_length"] = _max_length(config, tokenizer)
+    return info
+
+
 @contextlib.contextmanager
 def quiet_transformers():
     """No per-load weight progress bar: bertfeat shows its own progress where it matters."""
@@ -253,10 +262,7 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
         except Exception as exc:
             raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc
         encoder.eval().to(torch_device)
-        info = config_info(config)
-        info["has_pooler"] = getattr(encoder, "pooler", None) is not None
-        info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
-        info["max_length"] = _max_length(config, tokenizer)
+        info = model_info(config, encoder, tokenizer)
         loaded = LoadedModel(str(folder), fp, tokenizer, encoder, torch_device, torch_dtype, config, info)
         _registry[key] = loaded
         load_count += 1
