@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bertfeat._models import (
-    _quiet_transformers,
+    quiet_transformers,
     check_encoder_config,
     read_config,
     read_model_files,
@@ -31,7 +31,7 @@ def _quiet_loading():
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             yield
     finally:
         hf_logging.set_verbosity(level)
@@ -90,7 +90,7 @@ def save_folder(module, tokenizer, folder: Path, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     setattr(module.config, META_KEY, meta)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             module.save_pretrained(str(folder))
     finally:
         delattr(module.config, META_KEY)
