@@ -49,11 +49,27 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def _check_unicode(text: str, row: int, where: str) -> str:
+    """Refuse lone surrogates: not valid Unicode, and tokenizers fail on them with no row named."""
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"X{where} row {row}: character {exc.start} is a lone surrogate {text[exc.start]!r}, which is "
+            "not valid Unicode (often left by decoding bytes with errors='surrogateescape', or by "
+            "a JSON '\\ud8xx' escape without its pair); repair it first, e.g. "
+            "text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')"
+        ) from None
+    return text
+
+
 def _check_str(value: Any, row: int, where: str = "") -> str:
     if isinstance(value, str):
-        return value
+        return _check_unicode(value, row, where)
     if isinstance(value, np.str_):
-        return str(value)
+        return _check_unicode(str(value), row, where)
     hint = ""
     if isinstance(value, (bytes, bytearray)):
         hint = " (decode bytes to str first, e.g. value.decode('utf-8'))"

@@ -66,3 +66,22 @@ def test_classification_y():
         check_classification_y([1, None], 2)
     with pytest.raises(ValueError, match="y must be 1-D"):
         check_classification_y(np.zeros((2, 3)), 2)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (["fine", "broken \ud800 text"], r"X row 1: character 7 is a lone surrogate '\\ud800'"),
+        ([("a", "b"), ("c", "\udcff")], r"X\[:, 1\] row 1: character 0 is a lone surrogate"),
+        (np.array(["ok", "\ud83d\ude00"], dtype=object), r"X row 1: character 0 is a lone surrogate"),
+    ],
+)
+def test_lone_surrogates_are_refused_naming_the_row(X, message):
+    # Before: the tokenizer raised "TextEncodeInput must be Union[...]" with no row named.
+    with pytest.raises(ValueError, match=message):
+        check_texts(X)
+
+
+def test_valid_astral_and_combining_text_is_kept_as_is():
+    texts = ["\U0001F600 emoji", "e\u0301\u0301", "\u05e9\u05dc\u05d5\u05dd RTL", "\u200b\ufeff"]
+    assert check_texts(texts).items == texts
