@@ -6,7 +6,7 @@ Every error names the first offending row, its type, and what was expected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -114,6 +114,13 @@ def check_texts(X, *, allow_pairs: bool = True, name: str = "X") -> TextInput:
         if X.ndim == 2:
             return _from_2d(X.astype(object), X.shape[1], None, allow_pairs, name)
         raise ValueError(f"{name} must be 1-D (texts) or 2-D with 1 or 2 columns; got shape {X.shape}")
+    if isinstance(X, Mapping):  # iterating would silently encode the keys
+        raise TypeError(
+            f"{name} is a {type(X).__name__}; expected a sequence of texts or pairs "
+            f"(for named columns pass a pandas DataFrame, e.g. pandas.DataFrame({name}))"
+        )
+    if isinstance(X, (set, frozenset)):
+        raise TypeError(f"{name} is a {type(X).__name__}, whose order is arbitrary (rows would not match y); pass a list")
     if not isinstance(X, Sequence) and not hasattr(X, "__iter__"):
         raise TypeError(f"{name} must be a sequence of texts or pairs, got {type(X).__name__}")
     items = list(X)

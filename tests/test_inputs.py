@@ -85,3 +85,17 @@ def test_lone_surrogates_are_refused_naming_the_row(X, message):
 def test_valid_astral_and_combining_text_is_kept_as_is():
     texts = ["\U0001F600 emoji", "e\u0301\u0301", "\u05e9\u05dc\u05d5\u05dd RTL", "\u200b\ufeff"]
     assert check_texts(texts).items == texts
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        ({"text": ["a", "b"]}, r"X is a dict; expected a sequence .*DataFrame"),
+        ({"a", "b"}, r"X is a set, whose order is arbitrary"),
+        (frozenset({"a"}), r"X is a frozenset"),
+    ],
+)
+def test_mappings_and_sets_are_refused(X, message):
+    # Before: a dict was iterated, so {"text": [...]} became the single text "text".
+    with pytest.raises(TypeError, match=message):
+        check_texts(X)
