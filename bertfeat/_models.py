@@ -222,6 +222,35 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def _check_loaded_weights(encoder, loading: dict, config, folder: Path) -> None:
+    """Weights absent from the files (or of another shape) are randomly initialised by
+    transformers, with only a log line: vectors would change at every load under the same
+    fingerprint, and the disk cache would mix them. Refuse that; a missing pooler is
+    dropped instead, so that pooling='pooler' fails clearly and other poolings work."""
+    missing = sorted(loading.get("missing_keys") or [])
+    missing_body = [k for k in missing if not k.startswith("pooler.")]
+    mismatched = sorted((str(k), tuple(a), tuple(b)) for k, a, b in loading.get("mismatched_keys") or [])
+    if missing_body:
+        problem = f"{len(missing_body)} weights are missing from the files (e.g. {', '.join(missing_body[:3])})"
+        found = sorted(loading.get("unexpected_keys") or [])
+        if found:
+            problem += f"; the files hold other weights instead (e.g. {', '.join(found[:3])})"
+    elif mismatched:
+        name, in_files, in_config = mismatched[0]
+        problem = (
+            f"{len(mismatched)} weights have other shapes than config.json says "
+            f"(e.g. {name} is {in_files} in the files, {in_config} by the config)"
+        )
+    else:
+        if missing and getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # randomly initialised: never use it
+        return
+    raise ValueError(
+        f"the weights in {str(folder)!r} do not match its config.json (a {config.model_type!r} model): "
+        f"{problem}. They would be random. Is config.json from another model?"
+    )
+
+
 def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedModel:
     """Load (or reuse) tokenizer + encoder for ``model`` on ``device`` in ``dtype``.
 
@@ -249,9 +278,14 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
             raise ValueError(f"cannot load the tokenizer in {str(folder)!r}: {exc}") from exc
         try:
             with _quiet_transformers():
-                encoder = AutoModel.from_pretrained(str(folder), dtype=torch_dtype)
+                # Mismatched shapes are loaded (random) and reported, so that the check below
+                # can name them; without this transformers points to a log report.
+                encoder, loading = AutoModel.from_pretrained(
+                    str(folder), dtype=torch_dtype, output_loading_info=True, ignore_mismatched_sizes=True
+                )
         except Exception as exc:
             raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc
+        _check_loaded_weights(encoder, loading, config, folder)
         encoder.eval().to(torch_device)
         info = config_info(config)
         info["has_pooler"] = getattr(encoder, "pooler", None) is not None
