@@ -222,6 +222,42 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def _weight_file_damage(folder: Path) -> str | None:
+    """Which weight file is damaged and how (named for the error), or None if none looks so."""
+    import json
+    import struct
+    import zipfile
+
+    for path in _weight_files(folder):
+        size = path.stat().st_size
+        if path.name.endswith(".index.json"):
+            try:
+                shards = set(json.loads(path.read_text())["weight_map"].values())
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return f"{path.name} is not a valid weight index"
+            absent = sorted(name for name in shards if not (folder / name).is_file())
+            if absent:
+                return f"{path.name} lists {', '.join(absent)}, which is absent"
+        elif path.suffix == ".safetensors":
+            with open(path, "rb") as handle:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return f"{path.name} is {size} bytes: truncated"
+                (n,) = struct.unpack("<Q", head)
+                if n > size - 8:
+                    return f"{path.name} is {size} bytes, shorter than its own header: truncated"
+                try:
+                    header = json.loads(handle.read(n))
+                    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    return f"{path.name} has a damaged header (not a safetensors file?)"
+            if size != 8 + n + end:
+                return f"{path.name} is {size} bytes but its header describes {8 + n + end}: truncated or damaged"
+        elif path.suffix == ".bin" and not zipfile.is_zipfile(path):
+            return f"{path.name} is not a readable PyTorch archive (truncated or damaged)"
+    return None
+
+
 def _check_loaded_weights(encoder, loading: dict, config, folder: Path) -> None:
     """Weights absent from the files (or of another shape) are randomly initialised by
     transformers, with only a log line: vectors would change at every load under the same
@@ -284,7 +320,9 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
                     str(folder), dtype=torch_dtype, output_loading_info=True, ignore_mismatched_sizes=True
                 )
         except Exception as exc:
-            raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc
+            damage = _weight_file_damage(folder)
+            detail = f"{damage} (cause: {exc})" if damage else str(exc)
+            raise ValueError(f"cannot load the model weights in {str(folder)!r}: {detail}") from exc
         _check_loaded_weights(encoder, loading, config, folder)
         encoder.eval().to(torch_device)
         info = config_info(config)

@@ -114,7 +114,9 @@ def folders(tmp_path_factory, tiny_bert):
         ("no-tokenizer", FileNotFoundError, r"is missing: tokenizer files"),
         ("truncated-config", ValueError, r"cannot read .*config.json"),
         ("truncated-tokenizer", ValueError, r"cannot load the tokenizer in"),
-        ("index-without-shard", ValueError, r"model-00002-of-00002.safetensors"),
+        ("index-without-shard", ValueError, r"index.json lists model-00002-of-00002.safetensors, which is absent"),
+        ("truncated-weights", ValueError, r"model.safetensors is \d+ bytes but its header describes \d+: truncated"),
+        ("garbage-weights", ValueError, r"model.safetensors has a damaged header \(not a safetensors file\?\)"),
         ("gpt2", ValueError, r"holds a 'gpt2' model; bertfeat needs an encoder-only model"),
         ("t5", ValueError, r"holds a 't5' model, which is not an encoder-only model"),
         (
