@@ -1,0 +1,103 @@
+"""Faults: out of memory, unwritable caches, many processes on one cache, model files
+gone or damaged under a pickle. Nothing may be lost, nothing may be wrong."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bertfeat._encode as encode
+from bertfeat import BertVectorizer
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = [f"sentence number {i} about {'cats' if i % 2 else 'dogs'}" for i in range(60)]
+
+
+# -- out of memory -------------------------------------------------------------------
+def fake_oom(monkeypatch, above: int):
+    """Make every forward pass of more than ``above`` windows raise a CUDA OOM."""
+    import torch
+
+    real = encode._forward
+    sizes = []
+
+    def forward(loaded, arrays, opts):
+        sizes.append(len(arrays["input_ids"]))
+        if len(arrays["input_ids"]) > above:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(loaded, arrays, opts)
+
+    monkeypatch.setattr(encode, "_forward", forward)
+    return sizes
+
+
+def test_out_of_memory_at_batch_size_one_is_a_clear_error(tiny_bert, monkeypatch):
+    import torch
+
+    fake_oom(monkeypatch, above=0)
+    vec = BertVectorizer(model=str(tiny_bert), batch_size=8).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the halving warnings
+        with pytest.raises(torch.cuda.OutOfMemoryError) as caught:
+            vec.transform(TEXTS[:8])
+    message = str(caught.value)
+    assert "single window of" in message and "no smaller batch to retry" in message
+    assert "max_length=512" in message and "Lower max_length" in message
+    assert "Tried to allocate 2.00 GiB" in message  # the original cause is kept
+
+
+@pytest.mark.parametrize(
+    "kind, settings",
+    [
+        ("pairs", {}),
+        ("pairs", {"truncation": "chunk", "max_length": 16, "stride": 4}),
+        ("texts", {"truncation": "chunk", "max_length": 16, "stride": 4}),
+    ],
+)
+def test_out_of_memory_halving_gives_the_small_batch_results(tiny_bert, monkeypatch, kind, settings):
+    if kind == "pairs":
+        X = [(f"question {i} " * (1 + i % 3), f"answer number {i} " * (1 + i % 7)) for i in range(30)]
+    else:
+        X = [f"a long text {i} with many words " * (1 + i % 6) for i in range(30)]
+    reference = BertVectorizer(model=str(tiny_bert), batch_size=1, **settings).fit(X).transform(X)
+    sizes = fake_oom(monkeypatch, above=3)
+    vec = BertVectorizer(model=str(tiny_bert), batch_size=64, token_budget=100_000, **settings).fit(X)
+    with pytest.warns(RuntimeWarning, match="out of memory"):
+        got = vec.transform(X)
+    assert max(sizes) > 3 and min(sizes) <= 3
+    np.testing.assert_allclose(got, reference, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs CUDA")
+def test_real_cuda_out_of_memory_backs_off_and_matches_small_batches(minilm_path):
+    """A real CUDA OOM, cheaply: cap this process at a small share of the GPU, then ask for
+    one huge batch of long texts."""
+    import torch
+
+    texts = [f"{i} " + "a long sentence with many words in it " * 80 for i in range(1500)]
+    reference = BertVectorizer(model=str(minilm_path), device="cuda", dtype="float32", batch_size=8).fit(texts)
+    want = reference.transform(texts[:32])
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, 2e9 / total))  # about 2 GB
+    try:
+        vec = BertVectorizer(
+            model=str(minilm_path), device="cuda", dtype="float32", batch_size=100_000, token_budget=10**9
+        ).fit(texts)
+        with pytest.warns(RuntimeWarning, match="out of memory"):
+            got = vec.transform(texts)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[:32], want, atol=1e-4)
