@@ -56,7 +56,12 @@ class CorruptShard(Exception):
 
 def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(keys as S16 array, vectors float32) of a shard, after checking its digest."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder under a shard's name, an unreadable file, an I/O error
+        raise CorruptShard(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from exc
     if len(data) < HEADER.size:
         raise CorruptShard(f"{path.name}: truncated header ({len(data)} bytes)")
     magic, n, dim, digest = HEADER.unpack_from(data)
@@ -92,6 +97,16 @@ class VectorCache:
         try:
             return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX))
         except FileNotFoundError:
+            return []
+        except OSError as exc:  # cache_dir is a file, or cannot be listed: go on without it
+            if self.disabled_reason is None:
+                self.disabled_reason = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"bertfeat cache at {str(self.folder)!r} cannot be read ({self.disabled_reason}); "
+                    "going on without it (results are unaffected)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
             return []
 
     def _quarantine(self, name: str, reason: str) -> None:

@@ -101,3 +101,41 @@ def test_real_cuda_out_of_memory_backs_off_and_matches_small_batches(minilm_path
         torch.cuda.empty_cache()
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got[:32], want, atol=1e-4)
+
+
+# -- cache folder faults --------------------------------------------------------------
+def shards(cache_dir) -> list[Path]:
+    return sorted(Path(cache_dir).rglob("*.shard"))
+
+
+def cache_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "bertfeat cache" in str(w.message)]
+
+
+def test_cache_dir_that_is_a_file_degrades_to_off_with_one_warning(tiny_bert, tmp_path):
+    # Before: os.listdir raised NotADirectoryError out of transform.
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=not_a_folder).fit(TEXTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [vec.transform(TEXTS), vec.transform(TEXTS[::-1])]
+    messages = cache_warnings(caught)
+    assert len(messages) == 1 and "cannot be read (NotADirectoryError" in messages[0]
+    want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+    np.testing.assert_allclose(got[0], want, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[::-1], atol=1e-6)
+    assert not_a_folder.read_text().startswith("a file")
+
+
+def test_unreadable_shard_is_skipped_not_a_crash(tiny_bert, tmp_path):
+    # Before: a folder named like a shard made read_bytes raise IsADirectoryError.
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    want = vec.transform(TEXTS)
+    (shard,) = shards(tmp_path)
+    (shard.parent / ("0" + shard.name)).mkdir()
+    fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with pytest.warns(RuntimeWarning, match=r"damaged shard ignored .*cannot be read \(IsADirectoryError"):
+        got = fresh.transform(TEXTS)
+    np.testing.assert_array_equal(got, want)
+    assert fresh.cache_info()["hits"] == len(TEXTS)
