@@ -88,6 +88,7 @@ class VectorCache:
         self.description = description or {}
         self._index: dict[bytes, str] = {}  # key -> shard file name
         self._seen: set[str] = set()
+        self._damaged: set[str] = set()  # damaged shards that could not be moved aside
         self.disabled_reason: str | None = None
         self.hits = 0
         self.misses = 0
@@ -114,7 +115,9 @@ class VectorCache:
         try:
             os.replace(self.folder / name, self.folder / (name + ".corrupt"))
         except OSError:
-            pass  # another process moved it, or the folder is read-only: ignoring it is enough
+            # Another process moved it, or the folder is read-only: skip it from now on
+            # (names are unique, so this one can never become a good shard again).
+            self._damaged.add(name)
         self._forget(name)
 
     def _forget(self, name: str) -> None:
@@ -128,7 +131,7 @@ class VectorCache:
         for name in gone:  # compacted or cleared by another process
             self._forget(name)
         for name in names:
-            if name in self._seen:
+            if name in self._seen or name in self._damaged:
                 continue
             try:
                 keys, vectors = _read_shard(self.folder / name)

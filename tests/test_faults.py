@@ -139,3 +139,76 @@ def test_unreadable_shard_is_skipped_not_a_crash(tiny_bert, tmp_path):
         got = fresh.transform(TEXTS)
     np.testing.assert_array_equal(got, want)
     assert fresh.cache_info()["hits"] == len(TEXTS)
+
+
+@pytest.fixture
+def read_only_cache(monkeypatch):
+    """Every write into a cache folder fails as on a read-only mount (root ignores chmod)."""
+    import bertfeat._cache as cache_module
+
+    real_open, real_replace, real_mkdir = open, os.replace, Path.mkdir
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied (read-only cache)", str(path))
+
+    def ro_open(path, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+"):
+            refuse(path)
+        return real_open(path, mode, *args, **kwargs)
+
+    def ro_replace(src, dst, *args, **kwargs):
+        refuse(dst)
+
+    def ro_mkdir(self, *args, **kwargs):
+        if not self.is_dir():
+            refuse(self)
+
+    monkeypatch.setattr(cache_module, "open", ro_open, raising=False)
+    monkeypatch.setattr(cache_module.os, "replace", ro_replace)
+    monkeypatch.setattr(Path, "mkdir", ro_mkdir)
+    monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: refuse(self))
+    yield
+    monkeypatch.undo()
+    assert os.replace is real_replace and Path.mkdir is real_mkdir
+
+
+def snapshot(folder) -> dict:
+    return {p: p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_read_only_cache_serves_hits_computes_misses_and_stays_intact(tiny_bert, tmp_path, request):
+    want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+    BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS).transform(TEXTS[:30])
+    before = snapshot(tmp_path)
+    request.getfixturevalue("read_only_cache")
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [vec.transform(TEXTS), vec.transform(TEXTS[::-1]), vec.transform(["brand new text"])]
+    messages = cache_warnings(caught)
+    assert len(messages) == 1 and "cannot be written (PermissionError" in messages[0]
+    np.testing.assert_allclose(got[0], want, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[::-1], atol=1e-6)
+    info = vec.cache_info()
+    assert info["hits"] == 30 + 30 and info["disabled"] is not None  # the 30 stored ones, twice
+    assert snapshot(tmp_path) == before
+
+
+def test_read_only_cache_with_a_damaged_shard_warns_once(tiny_bert, tmp_path, request):
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    want = vec.transform(TEXTS)
+    (shard,) = shards(tmp_path)
+    data = bytearray(shard.read_bytes())
+    data[-5] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    request.getfixturevalue("read_only_cache")
+    fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [fresh.transform(TEXTS) for _ in range(3)]
+    messages = cache_warnings(caught)
+    assert sum("damaged shard" in m for m in messages) == 1, messages
+    assert sum("cannot be written" in m for m in messages) == 1, messages
+    for g in got:
+        np.testing.assert_allclose(g, want, atol=1e-6)
+    assert shard.exists()  # could not be moved aside: left as it was
