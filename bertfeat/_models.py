@@ -355,17 +355,30 @@ def read_model_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in paths}
 
 
+def _fingerprint_or_none(folder: Path) -> str | None:
+    """The fingerprint, or None when files are missing (a half-deleted folder)."""
+    try:
+        return fingerprint(folder)
+    except OSError:
+        return None
+
+
 def restore_model_files(files: dict[str, bytes], expected_fingerprint: str) -> Path:
     """Write ``files`` once to ``models_home()/<fingerprint>`` (atomically) and check them."""
     target = models_home() / expected_fingerprint[:32]
-    if not target.is_dir() or fingerprint(target) != expected_fingerprint:
+    if not target.is_dir() or _fingerprint_or_none(target) != expected_fingerprint:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=target.parent))
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        if fingerprint(tmp) != expected_fingerprint:
+        found = _fingerprint_or_none(tmp)
+        if found != expected_fingerprint:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ValueError("the model files stored in this pickle do not match its fingerprint (damaged pickle)")
+            raise ValueError(
+                f"the model files stored in this pickle ({', '.join(sorted(files))}) do not match its "
+                f"fingerprint {expected_fingerprint[:16]}... (found {str(found)[:16]}...): the pickle is "
+                f"damaged; nothing was written to {str(target)!r}"
+            )
         shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(tmp, target)

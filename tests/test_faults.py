@@ -212,3 +212,31 @@ def test_read_only_cache_with_a_damaged_shard_warns_once(tiny_bert, tmp_path, re
     for g in got:
         np.testing.assert_allclose(g, want, atol=1e-6)
     assert shard.exists()  # could not be moved aside: left as it was
+
+
+# -- pickles whose model files are damaged ------------------------------------------------
+def test_store_weights_pickle_with_a_damaged_embedded_file_is_refused(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTFEAT_HOME", str(tmp_path / "home"))
+    vec = BertVectorizer(model=str(tiny_bert), store_weights=True).fit(TEXTS)
+    original = (tiny_bert / "model.safetensors").read_bytes()
+    damaged = bytearray(original)
+    damaged[-10] ^= 0x01  # one bit inside a weight: the file still loads, the vectors would differ
+    blob = pickle.dumps(vec)
+    assert blob.count(original) == 1
+    blob = blob.replace(original, bytes(damaged))
+    with pytest.raises(ValueError, match=r"do not match its fingerprint [0-9a-f]{16}\.\.\. .*damaged; nothing was written to"):
+        pickle.loads(blob)
+    assert not list((tmp_path / "home" / "models").glob("*/config.json"))
+
+
+def test_half_deleted_restored_model_folder_is_restored_again(tiny_bert, tmp_path, monkeypatch):
+    # Before: the fingerprint of the half-deleted folder raised FileNotFoundError on unpickling.
+    monkeypatch.setenv("BERTFEAT_HOME", str(tmp_path / "home"))
+    vec = BertVectorizer(model=str(tiny_bert), store_weights=True).fit(TEXTS)
+    want = vec.transform(TEXTS)
+    blob = pickle.dumps(vec)
+    restored = Path(pickle.loads(blob)._restored_dir)
+    (restored / "config.json").unlink()
+    again = pickle.loads(blob)
+    assert (restored / "config.json").is_file()
+    np.testing.assert_array_equal(again.transform(TEXTS), want)
