@@ -166,6 +166,68 @@ def check_y_length(items: TextInput, y, name: str = "y") -> None:
         raise ValueError(f"X has {len(items)} rows but {name} has {n_y}; they must match")
 
 
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")  # pandas.NA, pandas.NaT
+
+
+def _numeric_or_none(values) -> np.ndarray | None:
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged
+        return None
+    return arr if arr.dtype.kind in "biuf" else None
+
+
+def check_target(items: TextInput, y, name: str = "y") -> None:
+    """``y`` given to a transformer's ``fit`` (as a Pipeline does): one target per row of X,
+    1-D or 2-D, nothing missing. Errors name the first offending row.
+
+    The first step of a pipeline is where a bad ``y`` can still be named by row; left to
+    the final estimator, a None label reads as 'Unknown label type' and a NaN among
+    string labels silently becomes a class of its own.
+    """
+    if y is None:
+        return
+    if isinstance(y, (str, bytes, Mapping, set, frozenset)) or not hasattr(y, "__len__"):
+        raise TypeError(f"{name} must hold one target per row of X (a list, array or Series); got {type(y).__name__}")
+    values = y.to_numpy() if hasattr(y, "to_numpy") else y
+    if len(values) != len(items):
+        raise ValueError(f"X has {len(items)} rows but {name} has {len(values)}; they must match")
+    arr = values if isinstance(values, np.ndarray) else _numeric_or_none(values)
+    if arr is None:  # object dtype: np.asarray(["a", nan]) would turn NaN into the string "nan"
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = list(values)
+    if arr.ndim > 2:
+        raise ValueError(f"{name} must be 1-D (one target per row) or 2-D (several per row); got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(np.isnan(arr).reshape(len(arr), -1).any(axis=1))
+        if len(bad):
+            raise ValueError(f"{name} row {bad[0]}: missing target (NaN); drop or fill it first")
+    if arr.dtype != object:
+        return
+
+    def shape(width):
+        return "one target" if width is None else f"{width} target{'s' if width != 1 else ''}"
+
+    first = None
+    for i, row in enumerate(arr):
+        is_row = arr.ndim == 1 and isinstance(row, (list, tuple, np.ndarray))
+        width = len(row) if is_row else None
+        if i == 0:
+            first = width
+        elif width != first and arr.ndim == 1:
+            raise ValueError(f"{name} row {i}: {shape(width)}, but row 0 has {shape(first)}")
+        for value in row if (is_row or arr.ndim == 2) else [row]:
+            if _is_missing(value):
+                raise ValueError(f"{name} row {i}: missing target ({_describe(value)}); drop or fill it first")
+            if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+                raise TypeError(f"{name} row {i}: expected a label or number, got {_describe(value)}")
+
+
 def check_classification_y(y, n_rows: int) -> np.ndarray:
     """1-D labels (strings or integers), no missing values, same length as X."""
     if y is None:

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS
-from bertfeat._inputs import check_texts, check_y_length
+from bertfeat._inputs import check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
@@ -244,7 +244,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         self._check_params()
         inputs = check_texts(X)
-        check_y_length(inputs, y)
+        check_target(inputs, y)
         self._reset()
         self.n_features_in_ = inputs.n_features
         if inputs.feature_names is not None:
