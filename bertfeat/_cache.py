@@ -96,7 +96,8 @@ class VectorCache:
     # -- reading -------------------------------------------------------------------
     def _shards(self) -> list[str]:
         try:
-            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX))
+            # Not ".tmp-*.shard": another process is still writing those (renamed when whole).
+            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX) and not p.startswith("."))
         except FileNotFoundError:
             return []
         except OSError as exc:  # cache_dir is a file, or cannot be listed: go on without it
