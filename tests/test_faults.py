@@ -240,3 +240,183 @@ def test_half_deleted_restored_model_folder_is_restored_again(tiny_bert, tmp_pat
     again = pickle.loads(blob)
     assert (restored / "config.json").is_file()
     np.testing.assert_array_equal(again.transform(TEXTS), want)
+
+
+READ_ONLY_USER = textwrap.dedent(
+    """
+    import json, sys, warnings, numpy as np
+    from bertfeat import BertVectorizer
+    model, cache, out = sys.argv[1:4]
+    texts = [f"sentence number {i} about {'cats' if i % 2 else 'dogs'}" for i in range(60)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vec = BertVectorizer(model=model, cache_dir=cache, progress=False).fit(texts)
+        first, second = vec.transform(texts), vec.transform(texts[::-1])
+    np.save(out + "/first.npy", first)
+    np.save(out + "/second.npy", second)
+    info = vec.cache_info()
+    with open(out + "/report.json", "w") as handle:
+        json.dump({"warnings": [str(w.message) for w in caught], "hits": info["hits"]}, handle)
+    """
+)
+
+
+def unprivileged_command() -> list[str] | None:
+    """Run as 'nobody' (uid 65534): as root, chmod does not stop writes."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    probe = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", "import os; print(os.getuid())"],
+        capture_output=True, text=True,
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "65534":
+        return None
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_cache_owned_by_another_user_really_read_only(tiny_bert, tmp_path):
+    """A real permission error, not a patched one: the cache belongs to root, the reader is
+    'nobody'. Hits are served, misses computed, one warning, the cache stays as it was."""
+    import tempfile
+
+    prefix = unprivileged_command()
+    if prefix is None:
+        pytest.skip("needs root and setpriv to run a process as an unprivileged user")
+    shared = Path(tempfile.mkdtemp(prefix="bertfeat-ro-"))  # tmp_path is private to root
+    try:
+        model = shared / "model"
+        shutil.copytree(tiny_bert, model)
+        cache, out, home = shared / "cache", shared / "out", shared / "home"
+        BertVectorizer(model=str(model), cache_dir=cache).fit(TEXTS).transform(TEXTS[:30])
+        for folder in (out, home):
+            folder.mkdir()
+            folder.chmod(0o777)  # the reader writes its results and caches here only
+        for path in [shared, *shared.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o777 if path in (out, home) else 0o755)
+            else:
+                path.chmod(0o644)
+        before = snapshot(cache)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HOME=str(home), HF_HOME=str(home / "hf"),
+                   BERTFEAT_HOME=str(home / "bertfeat"), CUDA_VISIBLE_DEVICES="")
+        result = subprocess.run(
+            [*prefix, sys.executable, "-c", READ_ONLY_USER, str(model), str(cache), str(out)],
+            env=env, capture_output=True, text=True, timeout=300, cwd=str(shared),
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = __import__("json").loads((out / "report.json").read_text())
+        messages = [m for m in report["warnings"] if "bertfeat cache" in m]
+        assert len(messages) == 1 and "cannot be written (PermissionError" in messages[0], report["warnings"]
+        assert report["hits"] == 30 + 30
+        want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+        np.testing.assert_allclose(np.load(out / "first.npy"), want, atol=1e-6)
+        np.testing.assert_allclose(np.load(out / "second.npy"), want[::-1], atol=1e-6)
+        assert snapshot(cache) == before
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+# -- many processes, one cache ------------------------------------------------------------
+def labelled_texts(n=90):
+    topics = ["cats", "dogs", "films", "food", "rain", "trains"]
+    texts = [f"a note {i} about {topics[i % 6]} and {topics[(i * 7) % 6]}" for i in range(n)]
+    return texts, np.array([i % 2 for i in range(n)])
+
+
+def test_grid_search_with_two_workers_sharing_one_cache(tiny_bert, tmp_path):
+    """GridSearchCV(n_jobs=2): two worker processes read and write one cache at once. The
+    scores equal a run without cache, and every stored vector equals a fresh forward pass."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    texts, labels = labelled_texts()
+    grid = {"vec__pooling": ["mean", "cls"], "clf__C": [0.1, 10.0]}
+
+    def search(cache_dir, n_jobs):
+        pipe = Pipeline(
+            [("vec", BertVectorizer(model=str(tiny_bert), cache_dir=cache_dir, progress=False)),
+             ("clf", LogisticRegression(max_iter=2000))]
+        )
+        return GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs).fit(texts, labels)
+
+    cache = tmp_path / "cache"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no damaged shard, no disabled cache
+        shared = search(cache, n_jobs=2)
+    plain = search(None, n_jobs=1)
+    np.testing.assert_allclose(shared.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], atol=1e-12)
+    assert shared.best_params_ == plain.best_params_
+    for pooling in ("mean", "cls"):
+        reader = BertVectorizer(model=str(tiny_bert), cache_dir=cache, pooling=pooling).fit(texts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            got = reader.transform(texts)
+        assert reader.cache_info()["hits"] == len(texts)  # every text was stored by the workers
+        want = BertVectorizer(model=str(tiny_bert), pooling=pooling).fit(texts).transform(texts)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not list(cache.rglob("*.corrupt")) and not list(cache.rglob(".tmp-*"))
+
+
+SHARER = textwrap.dedent(
+    """
+    import sys, time, numpy as np, warnings
+    import bertfeat._encode as encode
+    from bertfeat import BertVectorizer
+    warnings.simplefilter("error", RuntimeWarning)
+    model, cache, role, out = sys.argv[1:5]
+    texts = [f"shared text {i}" for i in range(300)]
+    vec = BertVectorizer(model=model, cache_dir=cache, progress=False).fit(texts)
+    if role == "compact":  # merges shards while the writers add theirs
+        vec.transform(texts[:1])
+        cache, merges = vec._cache(), 0
+        deadline = time.time() + 120
+        while time.time() < deadline and not __import__("os").path.exists(out + ".stop"):
+            if len(cache._shards()) > 1:
+                cache.compact()
+                merges += 1
+            time.sleep(0.02)
+        open(out + ".merges", "w").write(str(merges))
+    else:
+        encode.STREAM_CHUNK = 7  # many small shards
+        order = texts if role == "forward" else texts[::-1]
+        got = vec.transform(order)
+        np.save(out, got if role == "forward" else got[::-1])
+    """
+)
+
+
+def test_two_scripts_on_the_same_texts_while_a_third_compacts(tiny_bert, tmp_path):
+    """Two processes write the same 300 texts (in opposite orders, so they collide on every
+    key) while a third keeps compacting the shards. Nothing is lost or mixed."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
+
+    def start(role):
+        return subprocess.Popen(
+            [sys.executable, "-c", SHARER, str(tiny_bert), str(cache), role, str(tmp_path / role)],
+            env=env, stderr=subprocess.PIPE, text=True,
+        )
+
+    compactor = start("compact")
+    writers = [start("forward"), start("backward")]
+    try:
+        results = [w.wait(timeout=300) for w in writers]
+    finally:
+        (tmp_path / "compact.stop").touch()
+    compactor_rc = compactor.wait(timeout=120)
+    assert results == [0, 0], [w.stderr.read()[-2000:] for w in writers]
+    assert compactor_rc == 0, compactor.stderr.read()[-2000:]
+    assert int((tmp_path / "compact.merges").read_text()) > 0, "no compaction ran during the writes"
+    texts = [f"shared text {i}" for i in range(300)]
+    want = BertVectorizer(model=str(tiny_bert)).fit(texts).transform(texts)
+    np.testing.assert_allclose(np.load(tmp_path / "forward.npy"), want, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "backward.npy"), want, atol=1e-6)
+    reader = BertVectorizer(model=str(tiny_bert), cache_dir=cache).fit(texts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = reader.transform(texts)
+    assert reader.cache_info()["hits"] == 300
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not list(cache.rglob("*.corrupt"))
+
