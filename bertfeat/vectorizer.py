@@ -328,7 +328,14 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return
         from bertfeat._models import fingerprint, resolve_model_path
 
-        folder = resolve_model_path(self._model_source())
+        try:
+            folder = resolve_model_path(self._model_source())
+        except OSError as exc:  # folder gone (or a Hub id out of reach): say what was expected
+            raise type(exc)(
+                f"{exc}. This vectorizer was fitted on the model files with fingerprint "
+                f"{self.model_fingerprint_[:16]}... loaded from {self.model_path_!r}: put them back, "
+                "or refit (store_weights=True keeps them inside the pickle)"
+            ) from exc
         found = fingerprint(folder)
         if found != self.model_fingerprint_:
             raise ValueError(

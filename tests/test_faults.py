@@ -420,3 +420,20 @@ def test_two_scripts_on_the_same_texts_while_a_third_compacts(tiny_bert, tmp_pat
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert not list(cache.rglob("*.corrupt"))
 
+
+def test_unpickled_pipeline_whose_model_folder_is_gone_names_folder_and_fingerprint(tiny_bert, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    labels = [i % 2 for i in range(len(TEXTS))]
+    pipe = make_pipeline(BertVectorizer(model=str(folder)), LogisticRegression()).fit(TEXTS, labels)
+    fingerprint = pipe[0].model_fingerprint_
+    blob = pickle.dumps(pipe)
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError) as caught:
+        pickle.loads(blob).predict(TEXTS)
+    message = str(caught.value)
+    assert f"model folder {str(folder)!r} does not exist" in message
+    assert f"fingerprint {fingerprint[:16]}" in message and "store_weights=True" in message
