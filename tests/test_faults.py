@@ -224,7 +224,9 @@ def test_store_weights_pickle_with_a_damaged_embedded_file_is_refused(tiny_bert,
     blob = pickle.dumps(vec)
     assert blob.count(original) == 1
     blob = blob.replace(original, bytes(damaged))
-    with pytest.raises(ValueError, match=r"do not match its fingerprint [0-9a-f]{16}\.\.\. .*damaged; nothing was written to"):
+    with pytest.raises(
+        ValueError, match=r"do not match its fingerprint [0-9a-f]{16}\.\.\. .*damaged; nothing was written to"
+    ):
         pickle.loads(blob)
     assert not list((tmp_path / "home" / "models").glob("*/config.json"))
 
@@ -266,8 +268,18 @@ def unprivileged_command() -> list[str] | None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
         return None
     probe = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", "import os; print(os.getuid())"],
-        capture_output=True, text=True,
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "import os; print(os.getuid())",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if probe.returncode != 0 or probe.stdout.strip() != "65534":
         return None
@@ -297,11 +309,23 @@ def test_cache_owned_by_another_user_really_read_only(tiny_bert, tmp_path):
             else:
                 path.chmod(0o644)
         before = snapshot(cache)
-        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HOME=str(home), HF_HOME=str(home / "hf"),
-                   BERTFEAT_HOME=str(home / "bertfeat"), CUDA_VISIBLE_DEVICES="")
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            OMP_NUM_THREADS="1",
+            HOME=str(home),
+            HF_HOME=str(home / "hf"),
+            BERTFEAT_HOME=str(home / "bertfeat"),
+            CUDA_VISIBLE_DEVICES="",
+        )
         result = subprocess.run(
             [*prefix, sys.executable, "-c", READ_ONLY_USER, str(model), str(cache), str(out)],
-            env=env, capture_output=True, text=True, timeout=300, cwd=str(shared),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=str(shared),
+            check=False,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         report = __import__("json").loads((out / "report.json").read_text())
@@ -335,8 +359,10 @@ def test_grid_search_with_two_workers_sharing_one_cache(tiny_bert, tmp_path):
 
     def search(cache_dir, n_jobs):
         pipe = Pipeline(
-            [("vec", BertVectorizer(model=str(tiny_bert), cache_dir=cache_dir, progress=False)),
-             ("clf", LogisticRegression(max_iter=2000))]
+            [
+                ("vec", BertVectorizer(model=str(tiny_bert), cache_dir=cache_dir, progress=False)),
+                ("clf", LogisticRegression(max_iter=2000)),
+            ]
         )
         return GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs).fit(texts, labels)
 
@@ -395,7 +421,9 @@ def test_two_scripts_on_the_same_texts_while_a_third_compacts(tiny_bert, tmp_pat
     def start(role):
         return subprocess.Popen(
             [sys.executable, "-c", SHARER, str(tiny_bert), str(cache), role, str(tmp_path / role)],
-            env=env, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     compactor = start("compact")
@@ -405,7 +433,7 @@ def test_two_scripts_on_the_same_texts_while_a_third_compacts(tiny_bert, tmp_pat
     finally:
         (tmp_path / "compact.stop").touch()
     compactor_rc = compactor.wait(timeout=120)
-    assert results == [0, 0], [w.stderr.read()[-2000:] for w in writers]
+    assert results == [0, 0], [w.stderr.read()[-6000:] for w in writers]
     assert compactor_rc == 0, compactor.stderr.read()[-2000:]
     assert int((tmp_path / "compact.merges").read_text()) > 0, "no compaction ran during the writes"
     texts = [f"shared text {i}" for i in range(300)]
@@ -437,3 +465,4 @@ def test_unpickled_pipeline_whose_model_folder_is_gone_names_folder_and_fingerpr
     message = str(caught.value)
     assert f"model folder {str(folder)!r} does not exist" in message
     assert f"fingerprint {fingerprint[:16]}" in message and "store_weights=True" in message
+

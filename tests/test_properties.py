@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bertfeat import BertVectorizer
 
@@ -86,7 +88,9 @@ def folders(tmp_path_factory, tiny_bert):
         "gpt2": GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=100, n_positions=64)),
         "t5": T5Model(T5Config(num_layers=1, d_model=16, d_ff=16, num_heads=2, d_kv=8, vocab_size=100)),
         "bert-config-distilbert-weights": DistilBertModel(
-            DistilBertConfig(vocab_size=small_bert_config(tiny_bert).vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=37)
+            DistilBertConfig(
+                vocab_size=small_bert_config(tiny_bert).vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=37
+            )
         ),
         "bert-without-pooler": BertModel(small_bert_config(tiny_bert), add_pooling_layer=False),
         "bert-masked-lm-checkpoint": BertForMaskedLM(small_bert_config(tiny_bert)),
@@ -122,14 +126,18 @@ def folders(tmp_path_factory, tiny_bert):
         (
             "bert-config-distilbert-weights",
             ValueError,
-            r"do not match its config.json \(a 'bert' model\): \d+ weights are missing .*other weights instead "
-            r"\(e.g. transformer.layer",
+            (
+                r"do not match its config.json \(a 'bert' model\): \d+ weights are missing .*other weights instead "
+                r"\(e.g. transformer.layer"
+            ),
         ),
         (
             "bert-wider-config",
             ValueError,
-            r"6 weights have other shapes than config.json says \(e.g. encoder.layer.0.intermediate.dense.bias is "
-            r"\(37,\) in the files, \(64,\) by the config\)",
+            (
+                r"6 weights have other shapes than config.json says \(e.g. encoder.layer.0.intermediate.dense.bias is "
+                r"\(37,\) in the files, \(64,\) by the config\)"
+            ),
         ),
     ],
 )
@@ -163,25 +171,60 @@ N_WHITESPACE_LISTS = 50
 N_X_TYPE_LISTS = 300
 N_PAIR_TYPE_LISTS = 300
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 SPECIAL = [
-    "\U0001F600", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F1EB\U0001F1F7",  # emoji, ZWJ family, flag
-    "e\u0301", "\u0300\u0301\u0302\u0303", "\u0d15\u0d4d\u0d37",  # combining marks
-    "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "\u202e", "\u202d", "\u2067",  # RTL text, overrides
-    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero-width
-    "\x00", "\x01", "\x07", "\x1b[31m", "\x7f", "\x85", "\r\n", "\t", "\x0b", "\x0c",  # control characters
-    "\u00a0", "\u3000", "\u2028", "\u2029",  # unicode spaces and separators
-    "\ufffd", "\U000e0041", "\U0010fffd", "\uffff",  # replacement, tags, private use, noncharacter
-    "\u4e2d\u6587", "\u3053\u3093\u306b\u3061\u306f", "\ud55c\uad6d\uc5b4",  # CJK
-    "[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "##ing",  # special-token look-alikes
+    "\U0001f600",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "\U0001f1eb\U0001f1f7",  # emoji, ZWJ family, flag
+    "e\u0301",
+    "\u0300\u0301\u0302\u0303",
+    "\u0d15\u0d4d\u0d37",  # combining marks
+    "\u05e9\u05dc\u05d5\u05dd",
+    "\u0645\u0631\u062d\u0628\u0627",
+    "\u202e",
+    "\u202d",
+    "\u2067",  # RTL text, overrides
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",  # zero-width
+    "\x00",
+    "\x01",
+    "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\x85",
+    "\r\n",
+    "\t",
+    "\x0b",
+    "\x0c",  # control characters
+    "\u00a0",
+    "\u3000",
+    "\u2028",
+    "\u2029",  # unicode spaces and separators
+    "\ufffd",
+    "\U000e0041",
+    "\U0010fffd",
+    "\uffff",  # replacement, tags, private use, noncharacter
+    "\u4e2d\u6587",
+    "\u3053\u3093\u306b\u3061\u306f",
+    "\ud55c\uad6d\uc5b4",  # CJK
+    "[CLS]",
+    "[SEP]",
+    "[PAD]",
+    "[MASK]",
+    "<s>",
+    "</s>",
+    "##ing",  # special-token look-alikes
 ]
 # Any code point but surrogates (category Cs), mixed with the hard cases above.
 valid_char = st.characters(exclude_categories=("Cs",))
 piece = st.one_of(st.text(valid_char, max_size=12), st.sampled_from(SPECIAL), st.just(" "))
 texts = st.lists(piece, max_size=30).map("".join)
-WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u1680\u2000\u2001\u2002\u2003\u2009\u200a\u2028\u2029\u202f\u205f\u3000\x1c\x1d\x1e\x1f\x85"
+WHITESPACE = (
+    " \t\n\r\x0b\x0c\u00a0\u1680\u2000\u2001\u2002\u2003\u2009\u200a\u2028\u2029\u202f\u205f\u3000\x1c\x1d\x1e\x1f\x85"
+)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +234,9 @@ def tiny_vec(tiny_bert):
 
 @pytest.fixture(scope="module")
 def tiny_pair_vec(tiny_bert):
-    return BertVectorizer(model=str(tiny_bert), truncation="chunk", max_length=24, stride=4, progress=False).fit([("a", "b")])
+    return BertVectorizer(model=str(tiny_bert), truncation="chunk", max_length=24, stride=4, progress=False).fit(
+        [("a", "b")]
+    )
 
 
 def assert_vectors(out, n, dim=32):
@@ -216,7 +261,11 @@ def test_any_unicode_text_gives_finite_vectors_in_order(tiny_vec, items, data):
 
 @settings(max_examples=N_PAIR_LISTS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    items=st.lists(st.tuples(st.lists(texts, max_size=4).map(" ".join), st.lists(texts, max_size=4).map(" ".join)), min_size=1, max_size=8),
+    items=st.lists(
+        st.tuples(st.lists(texts, max_size=4).map(" ".join), st.lists(texts, max_size=4).map(" ".join)),
+        min_size=1,
+        max_size=8,
+    ),
     data=st.data(),
 )
 def test_any_unicode_pairs_windowed_give_finite_vectors_in_order(tiny_pair_vec, items, data):
@@ -318,7 +367,7 @@ MEGABYTE = 1 << 20
     [
         ("words", "word " * (MEGABYTE // 5)),
         ("one-long-word", "x" * MEGABYTE),
-        ("emoji", "\U0001F600" * (MEGABYTE // 4)),
+        ("emoji", "\U0001f600" * (MEGABYTE // 4)),
         ("cjk", "\u4e2d" * (MEGABYTE // 3)),
         ("zero-width", "\u200b" * (MEGABYTE // 3)),
         ("combining", "a" + "\u0301" * (MEGABYTE // 2)),
@@ -337,7 +386,7 @@ def test_hundred_thousand_short_texts_in_input_order(tiny_bert):
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
     n = 100_000
-    words = np.array(["cat", "dog", "film", "good", "bad", "\U0001F600", "caf\u00e9", "\u4e2d\u6587", ""])
+    words = np.array(["cat", "dog", "film", "good", "bad", "\U0001f600", "caf\u00e9", "\u4e2d\u6587", ""])
     items = [f"{i} " + " ".join(rng.choice(words, size=rng.integers(0, 5))) for i in range(n)]
     index = rng.permutation(n)
     series = pd.Series(items, index=index)  # a shuffled index must not reorder rows
@@ -360,7 +409,11 @@ BAD_X = {
     "bytes": (["ok", b"caf\xc3\xa9"], TypeError, r"X row 1: expected a string, got bytes .*decode"),
     "nested lists": ([["a", ["b"]], ["c", "d"]], TypeError, r"X\[:, 1\] row 0: expected a string, got list"),
     "3-column frame": ("frame3", ValueError, r"X has 3 columns; expected 1 column \(texts\) or 2 columns"),
-    "ragged pairs": ([("a", "b"), ("c", "d"), ("e",)], ValueError, r"X row 2: expected a pair of 2 texts, got 1 values"),
+    "ragged pairs": (
+        [("a", "b"), ("c", "d"), ("e",)],
+        ValueError,
+        r"X row 2: expected a pair of 2 texts, got 1 values",
+    ),
     "pair then text": ([("a", "b"), "c"], TypeError, r"X row 1: expected a pair \(a, b\) like row 0, got str"),
     "dict": ({"text": ["a", "b"]}, TypeError, r"X is a dict"),
     "single string": ("just one", TypeError, r"single str; wrap it in a list"),
@@ -388,7 +441,11 @@ def make_pipeline_(tiny_bert):
 @pytest.mark.parametrize("where", ["vectorizer.fit", "vectorizer.transform", "pipeline.fit", "pipeline.predict"])
 def test_bad_x_is_named_everywhere(tiny_bert, key, where):
     X, error, message = bad_x(key)
-    est = BertVectorizer(model=str(tiny_bert), progress=False) if where.startswith("vectorizer") else make_pipeline_(tiny_bert)
+    est = (
+        BertVectorizer(model=str(tiny_bert), progress=False)
+        if where.startswith("vectorizer")
+        else make_pipeline_(tiny_bert)
+    )
     if where.endswith("fit"):
         call = (lambda: est.fit(X)) if where.startswith("vectorizer") else (lambda: est.fit(X, [0, 1, 0][: _len(X)]))
     else:
@@ -435,7 +492,11 @@ def test_single_class_and_unseen_labels(tiny_bert):
 @pytest.mark.parametrize(
     "params, error, message",
     [
-        ({"layers": -4}, ValueError, r"layers holds -4, but the model has 2 layers: valid indices are 0 .* to 2 .*-3 to -1"),
+        (
+            {"layers": -4},
+            ValueError,
+            r"layers holds -4, but the model has 2 layers: valid indices are 0 .* to 2 .*-3 to -1",
+        ),
         ({"layers": [0, 3]}, ValueError, r"layers holds 3, but the model has 2 layers"),
         ({"layers": []}, ValueError, r"layers is an empty list"),
         ({"layers": "first"}, ValueError, r"layers='first': expected 'last', an int or a list of ints"),
@@ -449,7 +510,11 @@ def test_single_class_and_unseen_labels(tiny_bert):
         ({"max_length": 64.0}, ValueError, r"max_length=64.0 is not valid"),
         ({"max_length": True}, ValueError, r"max_length=True is not valid"),
         ({"stride": -1}, ValueError, r"stride=-1 is not valid; expected an integer >= 0"),
-        ({"truncation": "chunk", "max_length": 16, "stride": 14}, ValueError, r"stride=14 must be smaller than .*\(14\)"),
+        (
+            {"truncation": "chunk", "max_length": 16, "stride": 14},
+            ValueError,
+            r"stride=14 must be smaller than .*\(14\)",
+        ),
         ({"truncation": "chunk", "max_length": 16, "stride": 16}, ValueError, r"stride=16 must be smaller"),
         ({"batch_size": -3}, ValueError, r"batch_size=-3 is not valid; expected a positive integer or 'auto'"),
         ({"batch_size": 2.5}, ValueError, r"batch_size=2.5 is not valid"),
