@@ -466,3 +466,21 @@ def test_unpickled_pipeline_whose_model_folder_is_gone_names_folder_and_fingerpr
     assert f"model folder {str(folder)!r} does not exist" in message
     assert f"fingerprint {fingerprint[:16]}" in message and "store_weights=True" in message
 
+
+def test_a_shard_still_being_written_by_another_process_is_left_alone(tiny_bert, tmp_path):
+    """Temporary files end in '.shard' too. Readers took a half-written one for a damaged
+    shard and renamed it to '.corrupt', and compact() deleted it: the writing process then
+    failed its rename and turned its cache off (found by the concurrent-compaction test)."""
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    vec.transform(TEXTS[:30])
+    vec.transform(TEXTS[30:])
+    (shard, _) = shards(tmp_path)
+    in_flight = shard.parent / ".tmp-99999999999999999999-1-abcdef12.shard"
+    in_flight.write_bytes(shard.read_bytes()[:40])  # a writer halfway through
+    reader = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        reader.transform(TEXTS)
+        reader._cache().compact()
+    assert in_flight.exists() and not list(tmp_path.rglob("*.corrupt"))
+    assert len([p for p in shards(tmp_path) if not p.name.startswith(".")]) == 1
