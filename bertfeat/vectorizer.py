@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
-from bertfeat._inputs import check_input_form, check_texts, check_y_length
+from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
@@ -240,7 +240,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         self._check_params()
         inputs = check_texts(X)
-        check_y_length(inputs, y)
+        check_target(inputs, y)
         self._reset()
         self.n_features_in_ = inputs.n_features
         if inputs.feature_names is not None:
@@ -312,7 +312,14 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return
         from bertfeat._models import fingerprint, resolve_model_path
 
-        folder = resolve_model_path(self._model_source())
+        try:
+            folder = resolve_model_path(self._model_source())
+        except OSError as exc:  # folder gone (or a Hub id out of reach): say what was expected
+            raise type(exc)(
+                f"{exc}. This vectorizer was fitted on the model files with fingerprint "
+                f"{self.model_fingerprint_[:16]}... loaded from {self.model_path_!r}: put them back, "
+                "or refit (store_weights=True keeps them inside the pickle)"
+            ) from exc
         found = fingerprint(folder)
         if found != self.model_fingerprint_:
             raise ValueError(
