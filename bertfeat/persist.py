@@ -42,6 +42,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,10 +162,40 @@ def _register_builtins() -> None:
     for cls in (lm.RidgeClassifier, lm.RidgeClassifierCV):  # predict reads _label_binarizer
         if type_name(cls) not in _registry:
             register_sklearn(cls, private=("_label_binarizer",))
+    from bertfeat.heads import MLPHeadClassifier, MLPHeadRegressor
     from bertfeat.vectorizer import BertVectorizer
 
     _registry.setdefault(type_name(BertVectorizer), _Handler(BertVectorizer, _vectorizer_state, _vectorizer_from_state))
+    for cls in (MLPHeadClassifier, MLPHeadRegressor):
+        if type_name(cls) not in _registry:
+            register(cls, _mlp_state, partial(_mlp_from_state, cls))
     _builtins_done = True
+
+
+# -- MLP heads: parameters, fitted attributes, architecture and weights ---------------------
+# The optimizer's moments are not kept: a loaded head predicts exactly; partial_fit on it
+# starts a fresh optimizer.
+_MLP_PRIVATE = ("_seed", "_arch", "_y_mean", "_y_scale")  # the regressor standardises targets
+
+
+def _mlp_state(head) -> dict:
+    state = sklearn_state(head, _MLP_PRIVATE)
+    module = state["fitted"].pop("module_", None)
+    state["fitted"]["_arch"] = list(head._arch) if module is not None else None
+    state["weights"] = {k: v.detach().cpu() for k, v in module.state_dict().items()} if module is not None else {}
+    return state
+
+
+def _mlp_from_state(cls, state: dict):
+    fitted = dict(state.get("fitted", {}))
+    weights = state.get("weights", {})
+    arch = fitted.pop("_arch", None)
+    head = sklearn_from_state(cls, {"params": state.get("params", {}), "fitted": fitted}, _MLP_PRIVATE)
+    if arch is not None:
+        n_in, hidden, activation, dropout, n_out = arch
+        head.__setstate__({**vars(head), "_arch": (n_in, tuple(hidden), activation, dropout, n_out), "module_": weights,
+                           "_optimizer_state": None})
+    return head
 
 
 # -- BertVectorizer: parameters, fitted form, model reference + fingerprint ---------------

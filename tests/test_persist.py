@@ -432,3 +432,29 @@ def test_pickle_of_a_loaded_pipeline_still_works(fitted, tmp_path):
     persist.save(fitted, tmp_path / "saved", include_model=True)
     back = persist.load(tmp_path / "saved")
     assert_same_outputs(pickle.loads(pickle.dumps(back)), fitted)
+
+
+@pytest.mark.parametrize("head", ["classifier", "regressor"])
+def test_mlp_head_pipeline_round_trip(tiny_bert, tmp_path, head):
+    import pickle
+
+    from sklearn.pipeline import make_pipeline
+
+    from bertfeat import BertVectorizer, MLPHeadClassifier, MLPHeadRegressor
+    from bertfeat import persist as persist_module
+
+    texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
+    if head == "classifier":
+        y, est = np.array(["neg", "pos"] * 20), MLPHeadClassifier(max_epochs=3, hidden_layer_sizes=(8,), random_state=0)
+    else:
+        y, est = np.linspace(0, 1, 40), MLPHeadRegressor(max_epochs=3, hidden_layer_sizes=(8,), random_state=0)
+    pipe = make_pipeline(BertVectorizer(model=str(tiny_bert)), est).fit(texts, y)
+    persist_module.save(pipe, tmp_path / "saved")
+    manifest = (tmp_path / "saved" / "bertfeat.json").read_text()
+    assert "MLPHead" in manifest and "pickle" not in manifest
+    back = persist_module.load(tmp_path / "saved")
+    np.testing.assert_array_equal(back.predict(texts), pipe.predict(texts))
+    if head == "classifier":
+        np.testing.assert_array_equal(back.predict_proba(texts), pipe.predict_proba(texts))
+        assert list(back[-1].classes_) == ["neg", "pos"]
+    pickle.loads(pickle.dumps(back)).predict(texts[:2])  # a loaded head is a normal estimator
