@@ -172,6 +172,22 @@ def check_input_form(inputs: TextInput, n_features_in: int, feature_names_in, wh
             )
 
 
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")  # pandas.NA, pandas.NaT
+
+
+def _numeric_or_none(values) -> np.ndarray | None:
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged
+        return None
+    return arr if arr.dtype.kind in "biuf" else None
+
+
 def check_target(items: TextInput, y, name: str = "y") -> None:
     """``y`` given to a transformer's ``fit`` (as a Pipeline does): one target per row of X,
     1-D or 2-D, nothing missing. Errors name the first offending row.
