@@ -24,6 +24,7 @@ import dask.dataframe as dd  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import bertfeat.dask as bd  # noqa: E402
+from bertfeat.dask._gpu import placement_problems  # noqa: E402
 from bertfeat import BertVectorizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +173,8 @@ def test_grid_search_across_workers_encodes_each_text_once_per_setup(client, tin
     X = TEXTS[:200]
     y = np.array(["good" in t for t in X], dtype=int)
     n_distinct = len(set(X))
-    pipe = make_pipeline(BertVectorizer(model=str(tiny_bert), cache_dir=str(tmp_path / "cache")), LogisticRegression(max_iter=200))
+    cache = str(tmp_path / "cache")
+    pipe = make_pipeline(BertVectorizer(model=str(tiny_bert), cache_dir=cache), LogisticRegression(max_iter=200))
     grid = {"bertvectorizer__pooling": ["mean", "cls"], "logisticregression__C": [0.1, 1.0]}
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=-1)
     bd.worker_stats(client, reset=True)
@@ -185,7 +187,7 @@ def test_grid_search_across_workers_encodes_each_text_once_per_setup(client, tin
     assert sum(s["texts"] for s in stats.values()) == 2 * n_distinct  # once per setup, none in the search
     assert all(s["load_count"] == 1 for s in stats.values())  # pooling changes no weights: still one model
     for pooling in ("mean", "cls"):
-        info = BertVectorizer(model=str(tiny_bert), pooling=pooling, cache_dir=str(tmp_path / "cache")).fit(X).cache_info()
+        info = BertVectorizer(model=str(tiny_bert), pooling=pooling, cache_dir=cache).fit(X).cache_info()
         assert info["entries"] == n_distinct, info  # shards from both workers, nothing lost
     assert np.isfinite(search.best_score_)
 
@@ -193,10 +195,10 @@ def test_grid_search_across_workers_encodes_each_text_once_per_setup(client, tin
 def test_gpu_placement_refuses_two_models_on_one_gpu(client, vec):
     gpu = {"host": "h1", "gpu": "GPU-aaaa", "name": "X", "visible_gpus": 2, "CUDA_VISIBLE_DEVICES": None}
     stacked = {"tcp://w1": gpu, "tcp://w2": dict(gpu)}
-    assert bd._placement_problems(stacked)
+    assert placement_problems(stacked)
     pinned = {"tcp://w1": gpu, "tcp://w2": dict(gpu, gpu="GPU-bbbb")}
-    assert bd._placement_problems(pinned) == []
-    assert bd._placement_problems({"tcp://w1": None, "tcp://w2": None}) == []  # CPU workers
+    assert placement_problems(pinned) == []
+    assert placement_problems({"tcp://w1": None, "tcp://w2": None}) == []  # CPU workers
     assert set(bd.check_gpu_placement(vec, client).values()) == {None}  # no GPU here: nothing to refuse
 
 
