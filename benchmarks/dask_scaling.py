@@ -1,17 +1,22 @@
 """One Dask worker against two, and the Dask path against plain ``transform``, in one run.
 
-Three ways to encode the same corpus, timed in interleaved rounds (the order rotates each
+Five ways to encode the same corpus, timed in interleaved rounds (the order rotates each
 round) so that load from other processes on a shared machine hits them alike:
 
-* ``plain``: ``BertVectorizer.transform`` in this process (torch threads 1);
+* ``plain``: ``BertVectorizer.transform`` of the whole corpus in this process (torch threads 1);
+* ``plain-parts``: the same, called once per partition of the Dask runs (what partitioning
+  alone costs: each partition is length-sorted and batched on its own);
 * ``dask-1``: ``bertfeat.dask.transform`` on a LocalCluster of 1 worker (1 thread);
-* ``dask-2``: the same on a LocalCluster of 2 workers (1 thread each).
+* ``dask-2``: the same on a LocalCluster of 2 workers (1 thread each);
+* ``dask-1t``: 1 worker with Dask's ``MALLOC_TRIM_THRESHOLD_`` and worker profiler off.
 
 Dask's nannies start workers with ``OMP_NUM_THREADS=1``, so every configuration runs torch
 on one thread per process. The cache is off: every round really encodes. The model is
-loaded before the timed rounds (one warm-up round each). Reported: the per-round ratios
-``dask-1 / dask-2`` (speed-up) and ``dask-1 / plain`` (overhead of the Dask path), as
-median and range, and texts per second.
+loaded before the timed rounds (a warm-up round each). Reported per configuration: wall
+time, texts/s, CPU seconds of the encoding processes and cores busy (CPU / wall: below the
+number of workers when other processes hold the cores); and the per-round ratios
+``dask-1 / dask-2`` (speed-up) and ``dask-1 / plain`` (overhead of the Dask path, split
+into partitioning and Dask itself), as median and range.
 
     OMP_NUM_THREADS=1 python benchmarks/dask_scaling.py --n 2000 --rounds 5
 
@@ -63,6 +68,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=16)
     args = parser.parse_args()
 
+    import dask
     import dask.bag as db
     import numpy as np
     import torch
@@ -76,10 +82,20 @@ def main() -> None:
     vec = BertVectorizer(model=args.model, progress=False).fit(texts[:1])
     bag = db.from_sequence(texts, npartitions=args.partitions)
 
-    clusters = {
-        k: LocalCluster(n_workers=k, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40)
-        for k in (1, 2)
-    }
+    def cluster(n):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40)
+
+    # "t": Dask's defaults less two that cost torch CPU time in the worker: the nanny's
+    # MALLOC_TRIM_THRESHOLD_=65536 (memory handed back to the OS after each batch, then
+    # faulted in again) and the statistical profiler thread. Started first: nannies copy
+    # their spawn environment into this process's os.environ.
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        "distributed.worker.profile.enabled": False,
+    }):
+        clusters = {"1t": cluster(1)}
+    clusters.update({"1": cluster(1), "2": cluster(2)})
     clients = {k: Client(c, set_as_default=False) for k, c in clusters.items()}
 
     def partitions(bag):  # the bag's partitions as lists, in order (made before any timing)
@@ -88,7 +104,7 @@ def main() -> None:
     def cpu_seconds(name):  # CPU time of the processes that encode (this one, or the workers)
         if name.startswith("plain"):
             return time.process_time()
-        return sum(clients[int(name[-1])].run(time.process_time).values())
+        return sum(clients[name.split("-")[1]].run(time.process_time).values())
 
     def run(name, texts, bag, parts):
         cpu = cpu_seconds(name)
@@ -98,14 +114,14 @@ def main() -> None:
         elif name == "plain-parts":  # the same partitions as Dask, one after the other, in this process
             out = np.concatenate([vec.transform(part) for part in parts])
         else:
-            client = clients[int(name[-1])]
+            client = clients[name.split("-")[1]]
             out = client.compute(bd.transform(vec, bag, client=client), sync=True)
         assert out.shape == (len(texts), vec.n_features_out_)
         wall = time.perf_counter() - start
         cpu_used[name].append(cpu_seconds(name) - cpu)
         return wall
 
-    names = ["plain", "plain-parts", "dask-1", "dask-2"]
+    names = ["plain", "plain-parts", "dask-1", "dask-2", "dask-1t"]
     cpu_used = {name: [] for name in names}
     warm = texts[:64]
     for name in names:  # warm-up: model loads, imports, first-call costs
@@ -123,6 +139,8 @@ def main() -> None:
     speedup = [a / b for a, b in zip(times["dask-1"], times["dask-2"])]
     overhead = [a / b for a, b in zip(times["dask-1"], times["plain"])]
     dask_only = [a / b for a, b in zip(times["dask-1"], times["plain-parts"])]
+    tuned = [a / b for a, b in zip(times["dask-1t"], times["plain-parts"])]
+    cpu_ratio = {n: [a / b for a, b in zip(cpu_used[n], cpu_used["plain-parts"])] for n in ("dask-1", "dask-1t")}
     batching = [a / b for a, b in zip(times["plain-parts"], times["plain"])]
     stats = {w: bd.worker_stats(c) for w, c in clients.items()}
 
@@ -145,8 +163,10 @@ def main() -> None:
     print(f"Dask path at 1 worker vs plain transform (per-round ratio): {span(overhead, '{:.3f}')}")
     print(f"  of which partitioning (plain-parts / plain): {span(batching, '{:.3f}')}")
     print(f"  and Dask itself (dask-1 / plain-parts): {span(dask_only, '{:.3f}')}")
-    print(f"model loads per worker: 1-worker cluster {[s['load_count'] for s in stats[1].values()]}, "
-          f"2-worker cluster {[s['load_count'] for s in stats[2].values()]}")
+    print(f"Dask itself with trimming and profiler off (dask-1t / plain-parts): {span(tuned, '{:.3f}')}")
+    for n, ratios in cpu_ratio.items():
+        print(f"CPU seconds, {n} / plain-parts: {span(ratios, '{:.3f}')}")
+    print("model loads per worker: " + ", ".join(f"dask-{k} {[s['load_count'] for s in v.values()]}" for k, v in stats.items()))
     for client in clients.values():
         client.close()
     for cluster in clusters.values():

@@ -87,18 +87,18 @@ def write_part(part, shipped, token, columns, dim, names, keep, folder: str, nam
     target = Path(folder) / name
     tmp = Path(folder) / f".tmp-{uuid.uuid4().hex[:12]}-{name}"
     try:
-        if fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        with open(tmp, "wb") as handle:
+            if fmt == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
-            arrays.update({n: pa.array(vectors[:, j]) for j, n in enumerate(names)})
-            pq.write_table(pa.table(arrays), tmp)
-        else:
-            with open(tmp, "wb") as handle:
+                arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
+                arrays.update({n: pa.array(vectors[:, j]) for j, n in enumerate(names)})
+                pq.write_table(pa.table(arrays), handle)
+            else:
                 np.save(handle, vectors)
-                handle.flush()
-                os.fsync(handle.fileno())
+            handle.flush()
+            os.fsync(handle.fileno())  # whole on disk before it gets its final name
         os.replace(tmp, target)
     finally:
         if tmp.exists():
