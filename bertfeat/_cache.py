@@ -56,7 +56,12 @@ class CorruptShard(Exception):
 
 def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(keys as S16 array, vectors float32) of a shard, after checking its digest."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder under a shard's name, an unreadable file, an I/O error
+        raise CorruptShard(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from exc
     if len(data) < HEADER.size:
         raise CorruptShard(f"{path.name}: truncated header ({len(data)} bytes)")
     magic, n, dim, digest = HEADER.unpack_from(data)
@@ -83,6 +88,7 @@ class VectorCache:
         self.description = description or {}
         self._index: dict[bytes, str] = {}  # key -> shard file name
         self._seen: set[str] = set()
+        self._damaged: set[str] = set()  # damaged shards that could not be moved aside
         self.disabled_reason: str | None = None
         self.hits = 0
         self.misses = 0
@@ -90,8 +96,19 @@ class VectorCache:
     # -- reading -------------------------------------------------------------------
     def _shards(self) -> list[str]:
         try:
-            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX))
+            # Not ".tmp-*.shard": another process is still writing those (renamed when whole).
+            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX) and not p.startswith("."))
         except FileNotFoundError:
+            return []
+        except OSError as exc:  # cache_dir is a file, or cannot be listed: go on without it
+            if self.disabled_reason is None:
+                self.disabled_reason = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"bertfeat cache at {str(self.folder)!r} cannot be read ({self.disabled_reason}); "
+                    "going on without it (results are unaffected)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
             return []
 
     def _quarantine(self, name: str, reason: str) -> None:
@@ -99,7 +116,9 @@ class VectorCache:
         try:
             os.replace(self.folder / name, self.folder / (name + ".corrupt"))
         except OSError:
-            pass  # another process moved it, or the folder is read-only: ignoring it is enough
+            # Another process moved it, or the folder is read-only: skip it from now on
+            # (names are unique, so this one can never become a good shard again).
+            self._damaged.add(name)
         self._forget(name)
 
     def _forget(self, name: str) -> None:
@@ -113,7 +132,7 @@ class VectorCache:
         for name in gone:  # compacted or cleared by another process
             self._forget(name)
         for name in names:
-            if name in self._seen:
+            if name in self._seen or name in self._damaged:
                 continue
             try:
                 keys, vectors = _read_shard(self.folder / name)

@@ -1,0 +1,89 @@
+"""Pickles as deployments use them: fresh processes, moved or changed model folders."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from bertfeat import BertVectorizer
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["i love this", "what a great day", "so happy", "this is awful", "i hate it", "terrible news"]
+LABELS = [1, 1, 1, 0, 0, 0]
+
+PREDICT = textwrap.dedent(
+    """
+    import sys, joblib, numpy as np
+    pipe = joblib.load(sys.argv[1])
+    texts = ["i love this", "terrible news", "an unseen sentence"]
+    np.save(sys.argv[2], pipe.predict_proba(texts))
+    """
+)
+
+
+def run_fresh(model_file, out_file, env_extra=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-c", PREDICT, str(model_file), str(out_file)], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_pipeline_pickle_predicts_the_same_in_a_fresh_process(minilm_path, tmp_path):
+    pipe = make_pipeline(BertVectorizer(model=str(minilm_path)), LogisticRegression(max_iter=1000)).fit(TEXTS, LABELS)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    assert (tmp_path / "pipe.joblib").stat().st_size < 1_000_000, "weights must not be in the pickle by default"
+    result = run_fresh(tmp_path / "pipe.joblib", tmp_path / "p.npy")
+    assert result.returncode == 0, result.stderr
+    want = pipe.predict_proba(["i love this", "terrible news", "an unseen sentence"])
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), want)
+
+
+def test_store_weights_pickle_works_without_the_model_folder(tiny_bert, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    pipe = make_pipeline(BertVectorizer(model=str(folder), store_weights=True), LogisticRegression()).fit(TEXTS, LABELS)
+    want = pipe.predict_proba(["i love this", "terrible news", "an unseen sentence"])
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    shutil.rmtree(folder)
+    result = run_fresh(tmp_path / "pipe.joblib", tmp_path / "p.npy", {"BERTFEAT_HOME": str(tmp_path / "home")})
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), want)
+
+
+def test_changed_model_folder_is_a_clear_error_not_a_wrong_prediction(tiny_bert, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    pipe = make_pipeline(BertVectorizer(model=str(folder), cache_dir=tmp_path / "cache"), LogisticRegression()).fit(TEXTS, LABELS)
+    blob = pickle.dumps(pipe)
+    config = (folder / "config.json").read_text().replace('"hidden_dropout_prob": 0.1', '"hidden_dropout_prob": 0.2')
+    (folder / "config.json").write_text(config)
+    loaded = pickle.loads(blob)
+    # Even though every text is in the cache, the changed model must be noticed.
+    with pytest.raises(ValueError, match=r"model files at .*model' changed since .*fingerprint"):
+        loaded.predict(TEXTS)
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        pickle.loads(blob).predict(TEXTS)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs CUDA")
+def test_fitted_on_cuda_unpickles_on_cpu(minilm_path, tmp_path):
+    pipe = make_pipeline(BertVectorizer(model=str(minilm_path), device="auto"), LogisticRegression()).fit(TEXTS, LABELS)
+    assert pipe[0]._loaded.device.type == "cuda"
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    result = run_fresh(tmp_path / "pipe.joblib", tmp_path / "p.npy")
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "p.npy").shape == (3, 2)
