@@ -54,8 +54,8 @@ class CorruptShard(Exception):
     pass
 
 
-def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(keys as S16 array, vectors float32) of a shard, after checking its digest."""
+def _read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
+    """(keys as 16-byte strings, vectors float32) of a shard, after checking its digest."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -73,7 +73,10 @@ def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     payload = memoryview(data)[HEADER.size :]
     if hashlib.blake2b(payload, digest_size=32).digest() != digest:
         raise CorruptShard(f"{path.name}: checksum mismatch (bytes changed on disk)")
-    keys = np.frombuffer(payload[: n * KEY_BYTES], dtype=f"S{KEY_BYTES}")
+    # Slices, not a numpy "S16" array: numpy strips trailing NUL bytes from "S" items, so
+    # a key ending in 0x00 (1 text in 256) would never match again and be re-encoded forever.
+    raw = bytes(payload[: n * KEY_BYTES])
+    keys = [raw[i : i + KEY_BYTES] for i in range(0, n * KEY_BYTES, KEY_BYTES)]
     vectors = np.frombuffer(payload[n * KEY_BYTES :], dtype="<f4").reshape(n, dim)
     return keys, vectors
 
@@ -145,7 +148,7 @@ class VectorCache:
                 self._quarantine(name, f"{name}: dim {vectors.shape[1]} != {self.dim}")
                 continue
             self._seen.add(name)
-            for k in keys.tolist():
+            for k in keys:
                 self._index[k] = name
 
     def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +170,7 @@ class VectorCache:
             except CorruptShard as exc:
                 self._quarantine(name, str(exc))
                 continue
-            position = {k: j for j, k in enumerate(shard_keys.tolist())}
+            position = {k: j for j, k in enumerate(shard_keys)}
             for i in rows:
                 j = position.get(keys[i])
                 if j is not None:
@@ -259,12 +262,15 @@ class VectorCache:
                     k, v = _read_shard(self.folder / name)
                 except (CorruptShard, FileNotFoundError):
                     continue
-                keys.extend(k.tolist())
+                keys.extend(k)
                 vectors.append(v)
-            merged_keys, first = np.unique(np.asarray(keys, dtype=f"S{KEY_BYTES}"), return_index=True)
+            first: dict[bytes, int] = {}
+            for j, k in enumerate(keys):
+                first.setdefault(k, j)
+            rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
             self._index.clear()
             self._seen.clear()
-            self.put(merged_keys.tolist(), np.concatenate(vectors)[first])
+            self.put(list(first), np.concatenate(vectors)[rows])
             if self.disabled_reason is None:
                 for name in names:
                     try:
