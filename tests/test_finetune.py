@@ -445,6 +445,20 @@ def test_multilabel_indicator_targets(tiny_bert):
         FineTuneClassifier(str(tiny_bert), class_weight="balanced", **FAST).fit(X, Y)
 
 
+# -- precision -----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_trains_in_half_precision_with_float32_weights(tiny_bert, toy, dtype):
+    # The GPU recipe (autocast, plus a gradient scaler for fp16) run on the CPU: forward
+    # passes in half precision, master weights in float32.
+    X, y = toy
+    full = FineTuneClassifier(str(tiny_bert), max_epochs=2, dtype="float32", **FAST).fit(X, y)
+    half = FineTuneClassifier(str(tiny_bert), max_epochs=2, dtype=dtype, **FAST).fit(X, y)
+    assert all(p.dtype == torch.float32 for p in half._module.parameters())
+    difference = np.abs(half.decision_function(X) - full.decision_function(X)).max()
+    assert 0 < difference < 0.05
+    assert half.history_[-1]["train_loss"] == pytest.approx(full.history_[-1]["train_loss"], abs=0.01)
+
+
 # -- real model, real data -----------------------------------------------------------------
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
