@@ -369,6 +369,7 @@ def test_from_pretrained_rebuilds_the_estimator(fitted, exported, toy):
     np.testing.assert_allclose(rebuilt.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
     np.testing.assert_allclose(rebuilt.transform(X), fitted.transform(X), atol=1e-5)
     assert rebuilt.history_ == fitted.history_ and rebuilt.max_length_ == fitted.max_length_
+    assert rebuilt.n_iter_ == fitted.n_iter_ and rebuilt.best_epoch_ == fitted.best_epoch_
     params = {k: v for k, v in fitted.get_params().items() if k != "model"}
     assert {k: v for k, v in rebuilt.get_params().items() if k != "model"} == params
     assert FineTuneClassifier.from_pretrained(exported, device="cpu").device == "cpu"
