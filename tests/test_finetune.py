@@ -369,6 +369,7 @@ def test_from_pretrained_rebuilds_the_estimator(fitted, exported, toy):
     np.testing.assert_allclose(rebuilt.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
     np.testing.assert_allclose(rebuilt.transform(X), fitted.transform(X), atol=1e-5)
     assert rebuilt.history_ == fitted.history_ and rebuilt.max_length_ == fitted.max_length_
+    assert rebuilt.n_iter_ == fitted.n_iter_ and rebuilt.best_epoch_ == fitted.best_epoch_
     params = {k: v for k, v in fitted.get_params().items() if k != "model"}
     assert {k: v for k, v in rebuilt.get_params().items() if k != "model"} == params
     assert FineTuneClassifier.from_pretrained(exported, device="cpu").device == "cpu"
@@ -443,6 +444,20 @@ def test_multilabel_indicator_targets(tiny_bert):
     assert np.abs(proba.sum(1) - 1).max() > 0.1  # independent sigmoids, not a softmax
     with pytest.raises(ValueError, match="class_weight"):
         FineTuneClassifier(str(tiny_bert), class_weight="balanced", **FAST).fit(X, Y)
+
+
+# -- precision -----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_trains_in_half_precision_with_float32_weights(tiny_bert, toy, dtype):
+    # The GPU recipe (autocast, plus a gradient scaler for fp16) run on the CPU: forward
+    # passes in half precision, master weights in float32.
+    X, y = toy
+    full = FineTuneClassifier(str(tiny_bert), max_epochs=2, dtype="float32", **FAST).fit(X, y)
+    half = FineTuneClassifier(str(tiny_bert), max_epochs=2, dtype=dtype, **FAST).fit(X, y)
+    assert all(p.dtype == torch.float32 for p in half._module.parameters())
+    difference = np.abs(half.decision_function(X) - full.decision_function(X)).max()
+    assert 0 < difference < 0.05
+    assert half.history_[-1]["train_loss"] == pytest.approx(full.history_[-1]["train_loss"], abs=0.01)
 
 
 # -- real model, real data -----------------------------------------------------------------

@@ -38,6 +38,7 @@ class ExportMixin:
             "feature_names_in": None if names is None else [str(c) for c in names],
             "max_length": self.max_length_,
             "history": self.history_,
+            "best_epoch": self.best_epoch_,
             **self._target_meta(),
         }
 
@@ -83,7 +84,7 @@ class ExportMixin:
         estimator.max_length_ = int(meta.get("max_length") or min(info["max_length"], estimator.max_length or 512))
         estimator.history_ = list(meta.get("history", []))
         estimator.n_iter_ = len(estimator.history_)
-        estimator.best_epoch_ = None
+        estimator.best_epoch_ = meta.get("best_epoch")
         estimator.validation_index_ = np.zeros(0, dtype=np.int64)
         estimator.n_features_out_ = info["hidden_size"]
         return estimator
@@ -92,7 +93,8 @@ class ExportMixin:
     def __getstate__(self):
         """The torch model is not pickled raw: the fine-tuned folder goes in as bytes
         (safetensors weights, config, tokenizer), so a model fitted on a GPU unpickles
-        on a CPU-only machine."""
+        on a CPU-only machine (with ``device="auto"``; an explicit ``device="cuda"``
+        there needs ``set_params(device="cpu")``)."""
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__ itself
         module = state.pop("_module", None)
         tokenizer = state.pop("_tokenizer", None)
