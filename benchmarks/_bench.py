@@ -52,7 +52,7 @@ _WORDS = (
     "it is hard to stay calm when work piles up and nobody seems to care about what you "
     "think or how tired you are after a long week of meetings deadlines emails and coffee "
     "love anger fear surprise joy sadness really very quite little much more never always"
-).split()
+).split()  # noqa: SIM905
 
 
 def generated_texts(n: int, seed: int = 0, mean_words: int = 19) -> list[str]:

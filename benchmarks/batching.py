@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench as B  # noqa: E402
+import _bench as B
 
 NO_LIMIT = 1 << 30
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engine", choices=("vectorizer", "loop"), default="vectorizer")
     parser.add_argument("--corpora", default="short,long")
+    parser.add_argument("--pairs", default=",".join(f"{b}x{t}" for b, t in PAIRS),
+                        help="(batch size x token budget) pairs to run with both caps, e.g. 32x4096,64x8192")
     parser.add_argument("--write", default=None, help="write the tables into this markdown file")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -66,7 +68,10 @@ def main(argv=None) -> int:
         corpora["short"] = B.tweet_corpus(args.n_short, folder, seed=3)
     if "long" in args.corpora:
         corpora["long"] = B.long_corpus(args.n_long, folder, tok, 400)
-    grid = settings(PAIRS)
+    pairs = [tuple(int(x) for x in p.split("x")) for p in args.pairs.split(",") if p]
+    if DEFAULT not in pairs:
+        pairs.insert(0, DEFAULT)
+    grid = settings(pairs)
 
     if args.engine == "vectorizer":
         from bertfeat import BertVectorizer

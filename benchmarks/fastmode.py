@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench as B  # noqa: E402
+import _bench as B
 
 MODES = {
     "fp32": "torch fp32 (the default path)",
@@ -87,10 +87,13 @@ def main(argv=None) -> int:
     parser.add_argument("--accuracy-only", action="store_true", help="only the emotion runs (fills --features-cache)")
     parser.add_argument("--features-cache", default=None, help="folder to keep train/validation features per mode")
     parser.add_argument("--write", default=None, help="write the table into this markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--threads", type=int, default=None, help="torch/ONNX Runtime threads (default: torch's)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.threads:
+        import torch
 
-    import torch
+        torch.set_num_threads(args.threads)
 
     folder = B.data_dir(args.data)
     modes = [m for m in args.modes.split(",") if m]

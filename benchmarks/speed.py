@@ -31,7 +31,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import _bench as B  # noqa: E402
+import _bench as B
 
 PEERS = ["tutorial", "hf-pipeline", "st-encode", "embetter", "skrub"]
 OURS = ["sorted-loop", "bertvec-cold", "bertvec-warm", "bertvec-fast"]
@@ -162,7 +162,6 @@ def worker_bertvec_fast(texts, path, opts):
 def worker_gemm(texts, path, opts):
     tok, model = B.load_hf(path)
     opts["gemm"] = B.gemm_bound(model)
-    return None
 
 
 def worker_reference(texts, path, opts):
@@ -322,8 +321,9 @@ def main(argv=None) -> int:
     ref_vectors = np.load(ref["vectors"])
 
     # ---------------------------------------------------------------- summary
-    from bertfeat._fastpath import cpu_flags  # noqa: F401  (import check only)
     from transformers import AutoModel
+
+    from bertfeat._fastpath import cpu_flags  # noqa: F401  (import check only)
 
     model = AutoModel.from_pretrained(B.model_path())
     flops = B.flops_per_text(model, n_tokens)
@@ -435,7 +435,7 @@ def memory_test(args, folder, workdir: Path, opts: dict) -> list[str]:
     rows = []
     res = {}
     for label, items in (("2000", small), (str(args.memory_n), big)):
-        path = workdir / f"memory-{label}.json"
+        path = workdir / f"corpus-memory-{label}.json"
         path.write_text(json.dumps(items), encoding="utf-8")
         print(f"memory test: {label} texts ...", flush=True)
         res[label] = spawn("memory", path, workdir, label, opts, args.timeout)
