@@ -48,6 +48,8 @@ def tokenize(
         args = (items,)
     if truncation == "chunk":
         # Fast tokenizers can window only one side of a pair: the second text.
+        if is_pair:
+            args = (_first_text_heads(tokenizer, items, max_length, stride), args[1])
         kwargs.update(
             truncation="only_second" if is_pair else True,
             return_overflowing_tokens=True,
@@ -59,6 +61,49 @@ def tokenize(
         enc = tokenizer(*args, truncation=True, **kwargs)
         owners = np.arange(len(items), dtype=np.int64)
     return Tokenized(enc["input_ids"], enc.get("token_type_ids"), owners)
+
+
+def resolve_max_length(max_length: int | None, limit: int, tokenizer, is_pair: bool) -> tuple[int, int]:
+    """The ``max_length`` parameter checked against the model: ``(tokens per window, special tokens)``.
+
+    None means the model's maximum ``limit``.
+    """
+    resolved = limit if max_length is None else int(max_length)
+    if resolved > limit:
+        raise ValueError(f"max_length={resolved} is more than the model's maximum of {limit} tokens")
+    n_special = tokenizer.num_special_tokens_to_add(pair=is_pair)
+    if resolved <= n_special:
+        raise ValueError(f"max_length={resolved} leaves no room for text next to {n_special} special tokens")
+    return resolved, n_special
+
+
+def _first_text_heads(tokenizer, items: list, max_length: int, stride: int) -> list[str]:
+    """First texts of windowed pairs, cut to a head that leaves the second text room.
+
+    A first text may use at most half of the window (and always leaves ``stride + 1``
+    tokens), so that the second text's windows move forward by a useful step. Without
+    this the tokenizer fails on the whole batch ("Truncation error: Sequence to
+    truncate too short") as soon as one first text is longer than the window.
+    """
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    cap = max(0, room - max(stride + 1, (room + 1) // 2))
+    firsts = [a for a, _ in items]
+    if not getattr(tokenizer, "is_fast", False):  # no offsets: cut by decoding the kept ids
+        enc = tokenizer(firsts, add_special_tokens=False)
+        return [a if len(ids) <= cap else tokenizer.decode(ids[:cap]) for a, ids in zip(firsts, enc["input_ids"])]
+    enc = tokenizer(firsts, add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for a, ids, offsets in zip(firsts, enc["input_ids"], enc["offset_mapping"]):
+        for _ in range(8):  # re-tokenizing a cut text can (rarely, BPE) give a token more
+            if len(ids) <= cap:
+                break
+            a = a[: offsets[cap - 1][1]] if cap > 0 else ""
+            again = tokenizer(a, add_special_tokens=False, return_offsets_mapping=True)
+            ids, offsets = again["input_ids"], again["offset_mapping"]
+        else:
+            a = ""
+        out.append(a)
+    return out
 
 
 def plan_batches(lengths: np.ndarray, max_batch_size: int, token_budget: int) -> list[np.ndarray]:

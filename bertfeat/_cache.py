@@ -54,9 +54,14 @@ class CorruptShard(Exception):
     pass
 
 
-def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(keys as S16 array, vectors float32) of a shard, after checking its digest."""
-    data = path.read_bytes()
+def _read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
+    """(keys as 16-byte strings, vectors float32) of a shard, after checking its digest."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder under a shard's name, an unreadable file, an I/O error
+        raise CorruptShard(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from exc
     if len(data) < HEADER.size:
         raise CorruptShard(f"{path.name}: truncated header ({len(data)} bytes)")
     magic, n, dim, digest = HEADER.unpack_from(data)
@@ -68,7 +73,10 @@ def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     payload = memoryview(data)[HEADER.size :]
     if hashlib.blake2b(payload, digest_size=32).digest() != digest:
         raise CorruptShard(f"{path.name}: checksum mismatch (bytes changed on disk)")
-    keys = np.frombuffer(payload[: n * KEY_BYTES], dtype=f"S{KEY_BYTES}")
+    # Slices, not a numpy "S16" array: numpy strips trailing NUL bytes from "S" items, so
+    # a key ending in 0x00 (1 text in 256) would never match again and be re-encoded forever.
+    raw = bytes(payload[: n * KEY_BYTES])
+    keys = [raw[i : i + KEY_BYTES] for i in range(0, n * KEY_BYTES, KEY_BYTES)]
     vectors = np.frombuffer(payload[n * KEY_BYTES :], dtype="<f4").reshape(n, dim)
     return keys, vectors
 
@@ -83,6 +91,7 @@ class VectorCache:
         self.description = description or {}
         self._index: dict[bytes, str] = {}  # key -> shard file name
         self._seen: set[str] = set()
+        self._damaged: set[str] = set()  # damaged shards that could not be moved aside
         self.disabled_reason: str | None = None
         self.hits = 0
         self.misses = 0
@@ -90,8 +99,19 @@ class VectorCache:
     # -- reading -------------------------------------------------------------------
     def _shards(self) -> list[str]:
         try:
-            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX))
+            # Not ".tmp-*.shard": another process is still writing those (renamed when whole).
+            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX) and not p.startswith("."))
         except FileNotFoundError:
+            return []
+        except OSError as exc:  # cache_dir is a file, or cannot be listed: go on without it
+            if self.disabled_reason is None:
+                self.disabled_reason = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"bertfeat cache at {str(self.folder)!r} cannot be read ({self.disabled_reason}); "
+                    "going on without it (results are unaffected)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
             return []
 
     def _quarantine(self, name: str, reason: str) -> None:
@@ -99,7 +119,9 @@ class VectorCache:
         try:
             os.replace(self.folder / name, self.folder / (name + ".corrupt"))
         except OSError:
-            pass  # another process moved it, or the folder is read-only: ignoring it is enough
+            # Another process moved it, or the folder is read-only: skip it from now on
+            # (names are unique, so this one can never become a good shard again).
+            self._damaged.add(name)
         self._forget(name)
 
     def _forget(self, name: str) -> None:
@@ -113,7 +135,7 @@ class VectorCache:
         for name in gone:  # compacted or cleared by another process
             self._forget(name)
         for name in names:
-            if name in self._seen:
+            if name in self._seen or name in self._damaged:
                 continue
             try:
                 keys, vectors = _read_shard(self.folder / name)
@@ -126,7 +148,7 @@ class VectorCache:
                 self._quarantine(name, f"{name}: dim {vectors.shape[1]} != {self.dim}")
                 continue
             self._seen.add(name)
-            for k in keys.tolist():
+            for k in keys:
                 self._index[k] = name
 
     def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +170,7 @@ class VectorCache:
             except CorruptShard as exc:
                 self._quarantine(name, str(exc))
                 continue
-            position = {k: j for j, k in enumerate(shard_keys.tolist())}
+            position = {k: j for j, k in enumerate(shard_keys)}
             for i in rows:
                 j = position.get(keys[i])
                 if j is not None:
@@ -240,12 +262,15 @@ class VectorCache:
                     k, v = _read_shard(self.folder / name)
                 except (CorruptShard, FileNotFoundError):
                     continue
-                keys.extend(k.tolist())
+                keys.extend(k)
                 vectors.append(v)
-            merged_keys, first = np.unique(np.asarray(keys, dtype=f"S{KEY_BYTES}"), return_index=True)
+            first: dict[bytes, int] = {}
+            for j, k in enumerate(keys):
+                first.setdefault(k, j)
+            rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
             self._index.clear()
             self._seen.clear()
-            self.put(merged_keys.tolist(), np.concatenate(vectors)[first])
+            self.put(list(first), np.concatenate(vectors)[rows])
             if self.disabled_reason is None:
                 for name in names:
                     try:

@@ -74,6 +74,20 @@ def _forward(loaded, arrays: dict, opts: EncodeOptions):
     return pool(outputs, tensors["attention_mask"], opts.pooling, opts.layers, opts.layer_agg).cpu()
 
 
+def _single_window_oom(error: BaseException, loaded, n_tokens: int, opts: EncodeOptions) -> BaseException:
+    """Out of memory with nothing left to halve: say so, and what to change."""
+    message = (
+        f"out of memory on {loaded.device} encoding a single window of {n_tokens} tokens "
+        f"(max_length={opts.max_length}); there is no smaller batch to retry. Lower max_length, "
+        "use dtype='float16' or 'bfloat16', free memory held by other work, or use device='cpu'. "
+        f"Cause: {error}"
+    )
+    try:
+        return type(error)(message)  # same type: callers catching OOM still catch it
+    except Exception:
+        return RuntimeError(message)
+
+
 def _run_batch(loaded, tokenized, index: np.ndarray, opts: EncodeOptions):
     """Forward one batch; on out-of-memory, halve it and retry (down to one row)."""
     import torch
@@ -84,8 +98,10 @@ def _run_batch(loaded, tokenized, index: np.ndarray, opts: EncodeOptions):
     try:
         return _forward(loaded, collate(tokenized, index, pad_id), opts)
     except Exception as error:
-        if not is_oom(error) or len(index) == 1:
+        if not is_oom(error):
             raise
+        if len(index) == 1:
+            raise _single_window_oom(error, loaded, len(tokenized.input_ids[index[0]]), opts) from error
     if loaded.device.type == "cuda":
         torch.cuda.empty_cache()
     warnings.warn(

@@ -6,7 +6,7 @@ Every error names the first offending row, its type, and what was expected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -49,11 +49,27 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def _check_unicode(text: str, row: int, where: str) -> str:
+    """Refuse lone surrogates: not valid Unicode, and tokenizers fail on them with no row named."""
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"X{where} row {row}: character {exc.start} is a lone surrogate {text[exc.start]!r}, which is "
+            "not valid Unicode (often left by decoding bytes with errors='surrogateescape', or by "
+            "a JSON '\\ud8xx' escape without its pair); repair it first, e.g. "
+            "text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')"
+        ) from None
+    return text
+
+
 def _check_str(value: Any, row: int, where: str = "") -> str:
     if isinstance(value, str):
-        return value
+        return _check_unicode(value, row, where)
     if isinstance(value, np.str_):
-        return str(value)
+        return _check_unicode(str(value), row, where)
     hint = ""
     if isinstance(value, (bytes, bytearray)):
         hint = " (decode bytes to str first, e.g. value.decode('utf-8'))"
@@ -98,6 +114,13 @@ def check_texts(X, *, allow_pairs: bool = True, name: str = "X") -> TextInput:
         if X.ndim == 2:
             return _from_2d(X.astype(object), X.shape[1], None, allow_pairs, name)
         raise ValueError(f"{name} must be 1-D (texts) or 2-D with 1 or 2 columns; got shape {X.shape}")
+    if isinstance(X, Mapping):  # iterating would silently encode the keys
+        raise TypeError(
+            f"{name} is a {type(X).__name__}; expected a sequence of texts or pairs "
+            f"(for named columns pass a pandas DataFrame, e.g. pandas.DataFrame({name}))"
+        )
+    if isinstance(X, (set, frozenset)):
+        raise TypeError(f"{name} is a {type(X).__name__}, whose order is arbitrary (rows would not match y); pass a list")
     if not isinstance(X, Sequence) and not hasattr(X, "__iter__"):
         raise TypeError(f"{name} must be a sequence of texts or pairs, got {type(X).__name__}")
     items = list(X)
@@ -135,12 +158,80 @@ def _from_2d(rows, width, feature_names, allow_pairs: bool, name: str) -> TextIn
     return TextInput(pairs, True, feature_names)
 
 
-def check_y_length(items: TextInput, y, name: str = "y") -> None:
+KINDS = {1: "single texts", 2: "sentence pairs"}
+
+
+def check_input_form(inputs: TextInput, n_features_in: int, feature_names_in, who: str) -> None:
+    """``X`` at transform/predict time has the form seen at fit: texts vs pairs, same columns."""
+    if inputs.n_features != n_features_in:
+        raise ValueError(f"this {who} was fitted on {KINDS[n_features_in]} but X holds {KINDS[inputs.n_features]}")
+    if feature_names_in is not None and inputs.feature_names is not None:
+        if list(feature_names_in) != list(inputs.feature_names):
+            raise ValueError(
+                f"X has columns {list(inputs.feature_names)} but the {who} was fitted with {list(feature_names_in)}"
+            )
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")  # pandas.NA, pandas.NaT
+
+
+def _numeric_or_none(values) -> np.ndarray | None:
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged
+        return None
+    return arr if arr.dtype.kind in "biuf" else None
+
+
+def check_target(items: TextInput, y, name: str = "y") -> None:
+    """``y`` given to a transformer's ``fit`` (as a Pipeline does): one target per row of X,
+    1-D or 2-D, nothing missing. Errors name the first offending row.
+
+    The first step of a pipeline is where a bad ``y`` can still be named by row; left to
+    the final estimator, a None label reads as 'Unknown label type' and a NaN among
+    string labels silently becomes a class of its own.
+    """
     if y is None:
         return
-    n_y = len(y) if hasattr(y, "__len__") else None
-    if n_y is not None and n_y != len(items):
-        raise ValueError(f"X has {len(items)} rows but {name} has {n_y}; they must match")
+    if isinstance(y, (str, bytes, Mapping, set, frozenset)) or not hasattr(y, "__len__"):
+        raise TypeError(f"{name} must hold one target per row of X (a list, array or Series); got {type(y).__name__}")
+    values = y.to_numpy() if hasattr(y, "to_numpy") else y
+    if len(values) != len(items):
+        raise ValueError(f"X has {len(items)} rows but {name} has {len(values)}; they must match")
+    arr = values if isinstance(values, np.ndarray) else _numeric_or_none(values)
+    if arr is None:  # object dtype: np.asarray(["a", nan]) would turn NaN into the string "nan"
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = list(values)
+    if arr.ndim > 2:
+        raise ValueError(f"{name} must be 1-D (one target per row) or 2-D (several per row); got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(np.isnan(arr).reshape(len(arr), -1).any(axis=1))
+        if len(bad):
+            raise ValueError(f"{name} row {bad[0]}: missing target (NaN); drop or fill it first")
+    if arr.dtype != object:
+        return
+
+    def shape(width):
+        return "one target" if width is None else f"{width} target{'s' if width != 1 else ''}"
+
+    first = None
+    for i, row in enumerate(arr):
+        is_row = arr.ndim == 1 and isinstance(row, (list, tuple, np.ndarray))
+        width = len(row) if is_row else None
+        if i == 0:
+            first = width
+        elif width != first and arr.ndim == 1:
+            raise ValueError(f"{name} row {i}: {shape(width)}, but row 0 has {shape(first)}")
+        for value in row if (is_row or arr.ndim == 2) else [row]:
+            if _is_missing(value):
+                raise ValueError(f"{name} row {i}: missing target ({_describe(value)}); drop or fill it first")
+            if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+                raise TypeError(f"{name} row {i}: expected a label or number, got {_describe(value)}")
 
 
 def check_classification_y(y, n_rows: int) -> np.ndarray:

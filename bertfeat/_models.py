@@ -208,6 +208,15 @@ def config_info(config) -> dict:
     }
 
 
+def model_info(config, encoder, tokenizer) -> dict:
+    """What batching and pooling need to know about a loaded encoder (a base model)."""
+    info = config_info(config)
+    info["has_pooler"] = getattr(encoder, "pooler", None) is not None
+    info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
+    info["max_length"] = _max_length(config, tokenizer)
+    return info
+
+
 @contextlib.contextmanager
 def quiet_transformers():
     """No per-load weight progress bar: bertfeat shows its own progress where it matters."""
@@ -220,6 +229,71 @@ def quiet_transformers():
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+def _weight_file_damage(folder: Path) -> str | None:
+    """Which weight file is damaged and how (named for the error), or None if none looks so."""
+    import json
+    import struct
+    import zipfile
+
+    for path in _weight_files(folder):
+        size = path.stat().st_size
+        if path.name.endswith(".index.json"):
+            try:
+                shards = set(json.loads(path.read_text())["weight_map"].values())
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return f"{path.name} is not a valid weight index"
+            absent = sorted(name for name in shards if not (folder / name).is_file())
+            if absent:
+                return f"{path.name} lists {', '.join(absent)}, which is absent"
+        elif path.suffix == ".safetensors":
+            with open(path, "rb") as handle:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return f"{path.name} is {size} bytes: truncated"
+                (n,) = struct.unpack("<Q", head)
+                if n > size - 8:
+                    return f"{path.name} is {size} bytes, shorter than its own header: truncated"
+                try:
+                    header = json.loads(handle.read(n))
+                    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    return f"{path.name} has a damaged header (not a safetensors file?)"
+            if size != 8 + n + end:
+                return f"{path.name} is {size} bytes but its header describes {8 + n + end}: truncated or damaged"
+        elif path.suffix == ".bin" and not zipfile.is_zipfile(path):
+            return f"{path.name} is not a readable PyTorch archive (truncated or damaged)"
+    return None
+
+
+def _check_loaded_weights(encoder, loading: dict, config, folder: Path) -> None:
+    """Weights absent from the files (or of another shape) are randomly initialised by
+    transformers, with only a log line: vectors would change at every load under the same
+    fingerprint, and the disk cache would mix them. Refuse that; a missing pooler is
+    dropped instead, so that pooling='pooler' fails clearly and other poolings work."""
+    missing = sorted(loading.get("missing_keys") or [])
+    missing_body = [k for k in missing if not k.startswith("pooler.")]
+    mismatched = sorted((str(k), tuple(a), tuple(b)) for k, a, b in loading.get("mismatched_keys") or [])
+    if missing_body:
+        problem = f"{len(missing_body)} weights are missing from the files (e.g. {', '.join(missing_body[:3])})"
+        found = sorted(loading.get("unexpected_keys") or [])
+        if found:
+            problem += f"; the files hold other weights instead (e.g. {', '.join(found[:3])})"
+    elif mismatched:
+        name, in_files, in_config = mismatched[0]
+        problem = (
+            f"{len(mismatched)} weights have other shapes than config.json says "
+            f"(e.g. {name} is {in_files} in the files, {in_config} by the config)"
+        )
+    else:
+        if missing and getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # randomly initialised: never use it
+        return
+    raise ValueError(
+        f"the weights in {str(folder)!r} do not match its config.json (a {config.model_type!r} model): "
+        f"{problem}. They would be random. Is config.json from another model?"
+    )
 
 
 def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedModel:
@@ -249,14 +323,18 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
             raise ValueError(f"cannot load the tokenizer in {str(folder)!r}: {exc}") from exc
         try:
             with quiet_transformers():
-                encoder = AutoModel.from_pretrained(str(folder), dtype=torch_dtype)
+                # Mismatched shapes are loaded (random) and reported, so that the check below
+                # can name them; without this transformers points to a log report.
+                encoder, loading = AutoModel.from_pretrained(
+                    str(folder), dtype=torch_dtype, output_loading_info=True, ignore_mismatched_sizes=True
+                )
         except Exception as exc:
-            raise ValueError(f"cannot load the model weights in {str(folder)!r}: {exc}") from exc
+            damage = _weight_file_damage(folder)
+            detail = f"{damage} (cause: {exc})" if damage else str(exc)
+            raise ValueError(f"cannot load the model weights in {str(folder)!r}: {detail}") from exc
+        _check_loaded_weights(encoder, loading, config, folder)
         encoder.eval().to(torch_device)
-        info = config_info(config)
-        info["has_pooler"] = getattr(encoder, "pooler", None) is not None
-        info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
-        info["max_length"] = _max_length(config, tokenizer)
+        info = model_info(config, encoder, tokenizer)
         loaded = LoadedModel(str(folder), fp, tokenizer, encoder, torch_device, torch_dtype, config, info)
         _registry[key] = loaded
         load_count += 1
@@ -283,17 +361,30 @@ def read_model_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in paths}
 
 
+def _fingerprint_or_none(folder: Path) -> str | None:
+    """The fingerprint, or None when files are missing (a half-deleted folder)."""
+    try:
+        return fingerprint(folder)
+    except OSError:
+        return None
+
+
 def restore_model_files(files: dict[str, bytes], expected_fingerprint: str) -> Path:
     """Write ``files`` once to ``models_home()/<fingerprint>`` (atomically) and check them."""
     target = models_home() / expected_fingerprint[:32]
-    if not target.is_dir() or fingerprint(target) != expected_fingerprint:
+    if not target.is_dir() or _fingerprint_or_none(target) != expected_fingerprint:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=target.parent))
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        if fingerprint(tmp) != expected_fingerprint:
+        found = _fingerprint_or_none(tmp)
+        if found != expected_fingerprint:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ValueError("the model files stored in this pickle do not match its fingerprint (damaged pickle)")
+            raise ValueError(
+                f"the model files stored in this pickle ({', '.join(sorted(files))}) do not match its "
+                f"fingerprint {expected_fingerprint[:16]}... (found {str(found)[:16]}...): the pickle is "
+                f"damaged; nothing was written to {str(target)!r}"
+            )
         shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(tmp, target)

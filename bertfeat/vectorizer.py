@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from bertfeat._batching import TRUNCATIONS
-from bertfeat._inputs import check_texts, check_y_length
+from bertfeat._batching import TRUNCATIONS, resolve_max_length
+from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
@@ -164,13 +164,9 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"pooling='pooler' but the {loaded.config.model_type!r} model at {loaded.path!r} has no pooler; "
                 "use 'cls', 'mean' or 'max'"
             )
-        limit = loaded.max_length
-        max_length = limit if self.max_length is None else int(self.max_length)
-        if max_length > limit:
-            raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
-        n_special = loaded.tokenizer.num_special_tokens_to_add(pair=self.n_features_in_ == 2)
-        if max_length <= n_special:
-            raise ValueError(f"max_length={max_length} leaves no room for text next to {n_special} special tokens")
+        max_length, n_special = resolve_max_length(
+            self.max_length, loaded.max_length, loaded.tokenizer, self.n_features_in_ == 2
+        )
         if self.truncation == "chunk" and self.stride >= max_length - n_special:
             raise ValueError(
                 f"stride={self.stride} must be smaller than max_length minus special tokens "
@@ -244,7 +240,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         self._check_params()
         inputs = check_texts(X)
-        check_y_length(inputs, y)
+        check_target(inputs, y)
         self._reset()
         self.n_features_in_ = inputs.n_features
         if inputs.feature_names is not None:
@@ -265,20 +261,8 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Vectors of ``X``, float32 of shape ``(n_samples, n_features_out_)``, in input order."""
         check_is_fitted(self, "model_fingerprint_")
         inputs = check_texts(X)
-        if inputs.n_features != self.n_features_in_:
-            kinds = {1: "single texts", 2: "sentence pairs"}
-            raise ValueError(
-                f"this vectorizer was fitted on {kinds[self.n_features_in_]} but X holds {kinds[inputs.n_features]}"
-            )
-        self._check_feature_names(inputs)
+        check_input_form(inputs, self.n_features_in_, getattr(self, "feature_names_in_", None), "vectorizer")
         return self._vectors(inputs.items, inputs.is_pair)
-
-    def _check_feature_names(self, inputs) -> None:
-        fitted = getattr(self, "feature_names_in_", None)
-        if fitted is not None and inputs.feature_names is not None and list(fitted) != list(inputs.feature_names):
-            raise ValueError(
-                f"X has columns {list(inputs.feature_names)} but the vectorizer was fitted with {list(fitted)}"
-            )
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
         from bertfeat._cache import text_key
@@ -328,7 +312,14 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return
         from bertfeat._models import fingerprint, resolve_model_path
 
-        folder = resolve_model_path(self._model_source())
+        try:
+            folder = resolve_model_path(self._model_source())
+        except OSError as exc:  # folder gone (or a Hub id out of reach): say what was expected
+            raise type(exc)(
+                f"{exc}. This vectorizer was fitted on the model files with fingerprint "
+                f"{self.model_fingerprint_[:16]}... loaded from {self.model_path_!r}: put them back, "
+                "or refit (store_weights=True keeps them inside the pickle)"
+            ) from exc
         found = fingerprint(folder)
         if found != self.model_fingerprint_:
             raise ValueError(

@@ -260,3 +260,24 @@ def test_process_killed_mid_run_leaves_no_half_entry(tiny_bert, tmp_path):
     assert 0 < info["hits"] < 400
     reference = BertVectorizer(model=str(tiny_bert)).fit(texts).transform(texts)
     np.testing.assert_allclose(got, reference, atol=1e-6)
+
+
+def test_keys_ending_in_a_nul_byte_are_found_again(tiny_bert, tmp_path, count_forward):
+    # numpy "S16" arrays drop trailing NUL bytes; such keys (1 text in 256) once never hit.
+    from bertfeat._cache import text_key
+
+    nul = [t for t in (f"nul key candidate {i}" for i in range(3000)) if text_key(t).endswith(b"\0")][:3]
+    assert len(nul) == 3
+    texts = nul + TEXTS[:5]
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(texts)
+    first = vec.transform(texts)
+    count_forward.clear()
+    again = clone(vec).fit(texts)
+    np.testing.assert_array_equal(again.transform(texts), first)
+    assert count_forward == []
+    again.transform(TEXTS[5:10])  # a second shard, so that compact has two to merge
+    again._cache().compact()
+    count_forward.clear()
+    np.testing.assert_array_equal(clone(vec).fit(texts).transform(texts), first)
+    assert count_forward == []
+    assert clone(vec).fit(texts).cache_info()["entries"] == 13

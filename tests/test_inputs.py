@@ -68,3 +68,84 @@ def test_classification_y():
         check_classification_y([1, 0, "a"], 3)
     with pytest.raises(ValueError, match="y must be 1-D"):
         check_classification_y(np.zeros((2, 3)), 2)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (["fine", "broken \ud800 text"], r"X row 1: character 7 is a lone surrogate '\\ud800'"),
+        ([("a", "b"), ("c", "\udcff")], r"X\[:, 1\] row 1: character 0 is a lone surrogate"),
+        (np.array(["ok", "\ud83d\ude00"], dtype=object), r"X row 1: character 0 is a lone surrogate"),
+    ],
+)
+def test_lone_surrogates_are_refused_naming_the_row(X, message):
+    # Before: the tokenizer raised "TextEncodeInput must be Union[...]" with no row named.
+    with pytest.raises(ValueError, match=message):
+        check_texts(X)
+
+
+def test_valid_astral_and_combining_text_is_kept_as_is():
+    texts = ["\U0001F600 emoji", "e\u0301\u0301", "\u05e9\u05dc\u05d5\u05dd RTL", "\u200b\ufeff"]
+    assert check_texts(texts).items == texts
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        ({"text": ["a", "b"]}, r"X is a dict; expected a sequence .*DataFrame"),
+        ({"a", "b"}, r"X is a set, whose order is arbitrary"),
+        (frozenset({"a"}), r"X is a frozenset"),
+    ],
+)
+def test_mappings_and_sets_are_refused(X, message):
+    # Before: a dict was iterated, so {"text": [...]} became the single text "text".
+    with pytest.raises(TypeError, match=message):
+        check_texts(X)
+
+
+@pytest.mark.parametrize(
+    "y, error, message",
+    [
+        ([1, None, 0, 1], ValueError, r"y row 1: missing target \(None\)"),
+        ([1.0, 0.0, np.nan, 1.0], ValueError, r"y row 2: missing target \(NaN\)"),
+        (["pos", np.nan, "neg", "pos"], ValueError, r"y row 1: missing target \(NaN"),  # was a silent class 'nan'
+        (np.array([[1, 0], [0, 1], [1, np.nan], [0, 0]]), ValueError, r"y row 2: missing target"),
+        ([[1], [0, 1], 1, 0], ValueError, r"y row 1: 2 targets, but row 0 has 1 target"),
+        ([1, [0, 1], 0, 1], ValueError, r"y row 1: 2 targets, but row 0 has one target"),
+        ([1, {"a": 1}, 0, 1], TypeError, r"y row 1: expected a label or number, got dict"),
+        (np.zeros((4, 2, 2)), ValueError, r"y must be 1-D .* or 2-D .*; got shape \(4, 2, 2\)"),
+        ("abcd", TypeError, r"y must hold one target per row of X .*; got str"),
+        (3, TypeError, r"got int"),
+        ({"a": 1}, TypeError, r"got dict"),
+        ([1, 0], ValueError, r"X has 4 rows but y has 2"),
+    ],
+)
+def test_bad_targets_name_the_row(y, error, message):
+    from bertfeat._inputs import check_target
+
+    with pytest.raises(error, match=message):
+        check_target(check_texts(["a", "b", "c", "d"]), y)
+
+
+def test_good_targets_pass():
+    pd = pytest.importorskip("pandas")
+    from bertfeat._inputs import check_target
+
+    X = check_texts(["a", "b", "c", "d"])
+    for y in ([1, 0, 1, 0], ["x", "y", "x", "z"], [True, False, True, False], [[1, 0], [0, 1], [1, 1], [0, 0]],
+              np.array([0.5, 1.5, 2.5, 3.5]), pd.Series([1, 0, 1, 0]), pd.DataFrame({"a": [1, 2, 3, 4], "b": list("wxyz")})):
+        check_target(X, y)
+
+
+def test_pipeline_names_the_bad_label_row(tiny_bert):
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    X = ["good", "bad", "fine", "awful"]
+    pipe = make_pipeline(BertVectorizer(model=str(tiny_bert)), LogisticRegression())
+    # Left to LogisticRegression these read "Unknown label type: unknown", or, for a NaN among
+    # strings, nothing at all: 'nan' became a third class.
+    for y in ([1, None, 0, 1], pd.Series(["pos", "neg", None, "pos"])):
+        with pytest.raises(ValueError, match=r"y row \d: missing target"):
+            pipe.fit(X, y)

@@ -262,3 +262,41 @@ def test_cuda_half_precision_close_to_fp32(minilm_path):
         got = BertVectorizer(model=str(minilm_path), device="cuda", dtype=dtype).fit(TEXTS).transform(TEXTS)
         cos = (got * fp32).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(fp32, axis=1)
         assert got.dtype == np.float32 and cos.min() > 0.999
+
+
+def test_windowed_pairs_with_a_long_first_text(tiny_bert):
+    """truncation='chunk' on pairs: a first text longer than the window used to crash the
+    tokenizer ("Truncation error: Sequence to truncate too short") for the whole batch.
+    Now the first text keeps a head of at most half the window and the second is read whole."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    max_length, stride = 32, 4
+    long_a = " ".join(f"first{i}" for i in range(100))
+    long_b = " ".join(f"second{i}" for i in range(100))
+    pairs = [(long_a, long_b), (long_a, ""), ("short question", long_b), ("a", "b")]
+    vec = BertVectorizer(model=str(tiny_bert), truncation="chunk", max_length=max_length, stride=stride).fit(pairs)
+    got = vec.transform(pairs)
+    assert got.shape == (4, 32) and np.isfinite(got).all()
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    model = AutoModel.from_pretrained(str(tiny_bert)).eval()
+    room = max_length - 3
+    cap = room - max(stride + 1, (room + 1) // 2)
+    head_ids = tokenizer(long_a, add_special_tokens=False)["input_ids"][:cap]
+
+    def windows_mean(a, b):
+        enc = tokenizer(a, b, truncation="only_second", max_length=max_length, stride=stride, return_overflowing_tokens=True)
+        pooled = []
+        with torch.no_grad():
+            for ids, types in zip(enc["input_ids"], enc["token_type_ids"]):
+                h = model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types])).last_hidden_state[0]
+                pooled.append(h.mean(0).numpy())
+        return np.mean(pooled, axis=0), enc
+
+    want0, enc0 = windows_mean(tokenizer.decode(head_ids), long_b)
+    first_segment = [t for t, s in zip(enc0["input_ids"][0], enc0["token_type_ids"][0]) if s == 0][1:-1]
+    assert first_segment == head_ids  # the head of the first text, cut on a token boundary
+    np.testing.assert_allclose(got[0], want0, atol=1e-5)
+    # Pairs whose first text fits are windowed exactly as the tokenizer does it.
+    np.testing.assert_allclose(got[2], windows_mean("short question", long_b)[0], atol=1e-5)

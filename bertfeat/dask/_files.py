@@ -1,0 +1,70 @@
+"""Text files as lazy dask collections (read on the workers, in file order)."""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from pathlib import Path
+
+import dask.bag as db
+import dask.dataframe as dd
+
+FORMATS = {".txt": "txt", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _expand(paths) -> list[str]:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    found: list[str] = []
+    for item in items:
+        text = os.path.expanduser(os.fspath(item))
+        if any(ch in text for ch in "*?["):
+            matches = sorted(_glob.glob(text))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {text!r}")
+            found += matches
+        elif os.path.isdir(text):
+            inside = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+            if not inside:
+                raise FileNotFoundError(f"folder {text!r} holds no {'/'.join(sorted(FORMATS))} file")
+            found += inside
+        elif os.path.isfile(text):
+            found.append(text)
+        else:
+            raise FileNotFoundError(f"file {text!r} does not exist")
+    return [os.path.abspath(p) for p in found]
+
+
+def read_files(paths, *, blocksize=None):
+    """A lazy dask collection over text files, read on the workers, in file order.
+
+    ``.txt``: one text per line (a dask Bag). ``.csv``, ``.jsonl`` (JSON lines) and
+    ``.parquet``: a dask DataFrame of all their columns (pick the text with
+    ``columns="text"`` in transform/to_parquet; that is the default for paths given
+    straight to them). Empty CSV fields stay empty strings; JSON strings are not
+    converted to numbers or dates. ``paths``: a file, a folder, a glob or a list of
+    these; all of one format. ``blocksize`` (bytes or "64MB") splits big txt/csv/jsonl
+    files into several partitions; None is one partition per file (parquet: per row group
+    as dask decides).
+    """
+    files = _expand(paths)
+    if not files:
+        raise FileNotFoundError("no files given")
+    kinds = {FORMATS.get(Path(f).suffix.lower()) for f in files}
+    if None in kinds:
+        odd = [f for f in files if Path(f).suffix.lower() not in FORMATS][:3]
+        raise ValueError(f"unknown file type for {odd}; expected one of {sorted(FORMATS)}")
+    if len(kinds) > 1:
+        raise ValueError(f"files of several formats {sorted(kinds)}; read each format on its own")
+    kind = kinds.pop()
+    if kind == "txt":
+        return db.read_text(files, blocksize=blocksize).map(_strip_newline)
+    if kind == "csv":
+        return dd.read_csv(files, blocksize=blocksize, keep_default_na=False, dtype=object)
+    if kind == "jsonl":
+        return dd.read_json(files, lines=True, blocksize=blocksize, dtype=False, convert_dates=False)
+    return dd.read_parquet(files)
+
+
+def _strip_newline(line: str) -> str:
+    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
+

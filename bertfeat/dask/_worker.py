@@ -1,0 +1,127 @@
+"""The worker side: one vectorizer copy per (job, thread), vectors of one partition, part writers.
+
+Everything here runs inside Dask workers; the client only builds graphs that call it.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_memo: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+_memo_lock = threading.Lock()
+_MEMO_SIZE = 16
+
+
+def _worker_vectorizer(shipped, token: str):
+    """This thread's copy of the shipped vectorizer, made once per (token, thread).
+
+    The copy shares the loaded model (the process registry) but has its own cache index,
+    so that threads of one worker never mutate one index at once. Kept across partitions
+    so that the cache index is read once, then refreshed incrementally.
+    """
+    key = (token, threading.get_ident())
+    with _memo_lock:
+        vec = _memo.get(key)
+        if vec is not None:
+            _memo.move_to_end(key)
+            return vec
+        vec = object.__new__(type(shipped))
+        vec.__dict__.update({k: v for k, v in shipped.__dict__.items() if k not in ("_loaded", "_vector_cache")})
+        _memo[key] = vec
+        while len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+        return vec
+
+
+def _select(part, columns):
+    if columns is None:
+        return part
+    if isinstance(columns, str):
+        return part[columns]
+    return part[list(columns)]
+
+
+def _vectors(part, shipped, token: str, columns, dim: int) -> np.ndarray:
+    """Vectors of one partition (pandas object or list), in its row order."""
+    data = _select(part, columns)
+    if len(data) == 0:
+        return np.empty((0, dim), dtype=np.float32)
+    if isinstance(data, list):
+        data = [tuple(x) if isinstance(x, list) else x for x in data]
+    return _worker_vectorizer(shipped, token).transform(data)
+
+
+def encode_array(part, shipped, token, columns, dim):
+    return _vectors(part, shipped, token, columns, dim)
+
+
+def encode_frame(part, shipped, token, columns, dim, names):
+    vectors = _vectors(part, shipped, token, columns, dim)
+    index = part.index if hasattr(part, "index") else pd.RangeIndex(len(vectors))
+    return pd.DataFrame(vectors, index=index, columns=names)
+
+
+def encode_count(part, shipped, token, columns, dim):
+    return len(_vectors(part, shipped, token, columns, dim))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_part(part, shipped, token, columns, dim, names, keep, folder: str, name: str, fmt: str) -> dict:
+    """Encode one partition and write it under ``folder/name`` atomically; a small record back."""
+    vectors = _vectors(part, shipped, token, columns, dim)
+    target = Path(folder) / name
+    tmp = Path(folder) / f".tmp-{uuid.uuid4().hex[:12]}-{name}"
+    try:
+        with open(tmp, "wb") as handle:
+            if fmt == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
+                arrays.update({n: pa.array(vectors[:, j]) for j, n in enumerate(names)})
+                pq.write_table(pa.table(arrays), handle)
+            else:
+                np.save(handle, vectors)
+            handle.flush()
+            os.fsync(handle.fileno())  # whole on disk before it gets its final name
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"file": name, "rows": int(len(vectors)), "bytes": target.stat().st_size, "sha256": sha256_of(target)}
+
+
+def worker_report() -> dict:
+    import bertfeat
+    from bertfeat import _models
+    from bertfeat._encode import encoding_stats
+
+    return {
+        "pid": os.getpid(),
+        "load_count": _models.load_count,
+        "bertfeat": os.path.dirname(bertfeat.__file__),
+        **encoding_stats(),
+    }
+
+
+def reset_worker_stats() -> None:
+    from bertfeat._encode import reset_encoding_stats
+
+    reset_encoding_stats()
+
+

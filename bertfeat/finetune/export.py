@@ -1,0 +1,111 @@
+"""Saving, loading and pickling a fitted fine-tuning estimator.
+
+A fitted estimator is a Hugging Face sequence-classification folder plus a little
+metadata (classes, input form, parameters, history) kept in its ``config.json``:
+``save_pretrained`` writes that folder, ``from_pretrained`` reads it back, and a pickle
+holds the same folder as bytes instead of a raw torch model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+
+class ExportMixin:
+    """``save_pretrained`` / ``from_pretrained`` and pickling for :class:`FineTuneBase`."""
+
+    # -- Hugging Face folders ---------------------------------------------------------
+    def _meta(self) -> dict:
+        """What ``from_pretrained`` needs beyond the Hugging Face config (JSON only)."""
+        params = {}
+        for name, value in self.get_params(deep=False).items():
+            if name in ("model", "callbacks"):
+                continue
+            try:
+                if json.loads(json.dumps(value)) == value:
+                    params[name] = value
+            except (TypeError, ValueError):
+                pass
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "estimator": type(self).__name__,
+            "params": params,
+            "n_features_in": self.n_features_in_,
+            "feature_names_in": None if names is None else [str(c) for c in names],
+            "max_length": self.max_length_,
+            "history": self.history_,
+            **self._target_meta(),
+        }
+
+    def save_pretrained(self, folder) -> None:
+        """Write a standard Hugging Face folder: ``config.json`` (with ``id2label``),
+        ``model.safetensors`` and the tokenizer files.
+
+        ``AutoModelForSequenceClassification.from_pretrained(folder)`` loads it,
+        :meth:`from_pretrained` rebuilds this estimator, and
+        ``BertVectorizer(model=folder)`` reads its fine-tuned encoder.
+        """
+        from bertfeat.finetune.hf import save_folder
+
+        check_is_fitted(self, "n_features_in_")
+        save_folder(self._module, self._tokenizer, Path(folder), self._meta())
+
+    @classmethod
+    def from_pretrained(cls, folder, **params):
+        """A fitted estimator from a folder written by :meth:`save_pretrained` (or any
+        Hugging Face sequence-classification folder of the right problem type).
+
+        ``params`` override the saved parameters (e.g. ``device="cpu"``). Folders
+        without bertfeat's metadata are read as single-text models.
+        """
+        from bertfeat._models import model_info, resolve_model_path
+        from bertfeat.finetune.hf import load_module
+
+        path = resolve_model_path(folder)
+        module, tokenizer, meta = load_module(path)
+        problem = module.config.problem_type
+        if problem is not None and problem not in cls._PROBLEM_TYPES:
+            raise ValueError(f"{str(path)!r} holds a {problem!r} model; {cls.__name__} reads {cls._PROBLEM_TYPES}")
+        saved = {k: v for k, v in meta.get("params", {}).items() if k in cls._get_param_names()}
+        estimator = cls(**{**saved, "model": str(path), **params})
+        estimator._check_params()
+        info = model_info(module.config, module.base_model, tokenizer)
+        estimator._restore_targets(module.config, meta)
+        estimator._module, estimator._tokenizer, estimator._info = module, tokenizer, info
+        estimator.model_path_ = str(path)
+        estimator.n_features_in_ = int(meta.get("n_features_in", 1))
+        if meta.get("feature_names_in") is not None:
+            estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        estimator.max_length_ = int(meta.get("max_length") or min(info["max_length"], estimator.max_length or 512))
+        estimator.history_ = list(meta.get("history", []))
+        estimator.n_iter_ = len(estimator.history_)
+        estimator.best_epoch_ = None
+        estimator.validation_index_ = np.zeros(0, dtype=np.int64)
+        estimator.n_features_out_ = info["hidden_size"]
+        return estimator
+
+    # -- pickling -------------------------------------------------------------------
+    def __getstate__(self):
+        """The torch model is not pickled raw: the fine-tuned folder goes in as bytes
+        (safetensors weights, config, tokenizer), so a model fitted on a GPU unpickles
+        on a CPU-only machine."""
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__ itself
+        module = state.pop("_module", None)
+        tokenizer = state.pop("_tokenizer", None)
+        if module is not None:
+            from bertfeat.finetune.hf import module_files
+
+            state["_model_files"] = module_files(module, tokenizer, self._meta())
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:
+            from bertfeat.finetune.hf import module_from_files
+
+            self._module, self._tokenizer, _ = module_from_files(files)
