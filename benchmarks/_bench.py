@@ -112,7 +112,8 @@ def distinct_tweets(n: int, folder: Path | None, seed: int = 0) -> tuple[list[st
     """
     base, source = tweet_corpus(min(n, 20000), folder, seed)
     out = [base[i % len(base)] + ("" if i < len(base) else f" {i // len(base) + 1}") for i in range(n)]
-    return out, f"{source.split(',')[0]}, cycled with a number appended past {len(base)}: {n} distinct texts"
+    origin = "emotion tweets" if folder else "generated texts"
+    return out, f"{origin}, cycled with a number appended past {len(base)}: {n} distinct texts"
 
 
 def long_corpus(n: int, folder: Path | None, tokenizer, target_tokens: int = 400, seed: int = 1) -> tuple[list[str], str]:
@@ -129,7 +130,8 @@ def long_corpus(n: int, folder: Path | None, tokenizer, target_tokens: int = 400
             parts.append(base[j])
             total += lengths[j]
         out.append(". ".join(parts))
-    return out, f"concatenated {source.split(',')[0]} texts, {target_tokens - 50}..{target_tokens + 50} tokens"
+    origin = "emotion tweets" if folder else "generated texts"
+    return out, f"{origin} joined into texts of {target_tokens - 50}..{target_tokens + 50} tokens"
 
 
 # --------------------------------------------------------------------------- model

@@ -11,17 +11,17 @@ torch 2.13, onnxruntime 1.32, emotion tweets in sorted batches of 32 (token budg
 4096), side by side with the fp32 model on a heavily shared machine (load 9-12 on 2
 cores, so speed ratios are rough). Cosine: mean-pooled vectors against each text run
 alone in fp32. Accuracy: LogisticRegression(max_iter=1000) on mean-pooled vectors,
-emotion train 16,000 -> validation 2,000 (fp32: ACC_FP32 %). Command and tables:
+emotion train 16,000 -> validation 2,000 (fp32: 70.30 %). Command and tables:
 ``python benchmarks/fastmode.py`` and BENCHMARKS.md ("Fast mode").
 
 ===============  =========  =================  ===============
 mode             x fp32     cosine mean / min  accuracy delta
 ===============  =========  =================  ===============
-int8 (stock)     1.6x       0.927 / 0.86       ACC_STOCK
-``"int8"``       1.85x      0.9915 / 0.977     ACC_INT8
-``"bf16"``       1.55x      0.99995 / 0.9999   ACC_BF16
+int8 (stock)     1.6x       0.927 / 0.86       not measured
+``"int8"``       1.85x      0.9915 / 0.977     +0.25 points
+``"bf16"``       1.55x      0.99995 / 0.9999   +0.10 points
 ``"onnx"``       2.7x       1.0000 / 1.0000    (identical)
-``"onnx-int8"``  4.6x       0.9911 / 0.978     ACC_ONNX_INT8
+``"onnx-int8"``  4.6x       0.9911 / 0.978     -0.30 points
 ===============  =========  =================  ===============
 
 "int8 (stock)" is ``quantize_dynamic(model, {nn.Linear})`` as documented, for
