@@ -11,9 +11,9 @@ import contextlib
 import hashlib
 import inspect
 import os
+import re
 import shutil
 import tempfile
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +112,20 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return folder
 
 
+def _hash_file(path, digest) -> None:
+    """Feed a file to ``digest`` in 1 MB blocks (model weights do not fit in memory twice)."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def file_sha256(path) -> str:
+    """sha256 hex digest of one file's bytes."""
+    digest = hashlib.sha256()
+    _hash_file(path, digest)
+    return digest.hexdigest()
+
+
 def fingerprint(folder: Path) -> str:
     """sha256 over the config, weight and tokenizer files (names and bytes).
 
@@ -126,9 +140,7 @@ def fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.name.encode() + b"\0")
-        with open(f, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _hash_file(f, digest)
     result = digest.hexdigest()
     with _lock:
         _fingerprints[stat_key] = result
@@ -302,7 +314,6 @@ def load_model(model=None, device: str = "auto", dtype: str = "auto") -> LoadedM
     One load per (folder, fingerprint, device, dtype) per process.
     """
     global load_count
-    import torch
     from transformers import AutoModel, AutoTokenizer
 
     from bertfeat._device import resolve_device, resolve_dtype

@@ -32,7 +32,6 @@ only :func:`register_sklearn`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bertfeat._models import file_sha256
 
 FORMAT = "bertfeat.persist"
 VERSION = 1
@@ -426,14 +427,6 @@ def _vectorizers(estimator) -> list:
     return [v for s in steps for v in _vectorizers(s)]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # -- public API ------------------------------------------------------------------------------
 def save(estimator, folder, *, include_model: bool | None = None, overwrite: bool = False) -> Path:
     """Write a fitted ``estimator`` (a Pipeline, a BertVectorizer or a registered head) to ``folder``.
@@ -471,7 +464,7 @@ def save(estimator, folder, *, include_model: bool | None = None, overwrite: boo
         from safetensors.numpy import save_file
 
         save_file(writer.arrays, str(tmp / ARRAYS))
-        manifest["arrays_sha256"] = _sha256(tmp / ARRAYS)
+        manifest["arrays_sha256"] = file_sha256(tmp / ARRAYS)
         for vec in _vectorizers(estimator):
             embed = vec.store_weights if include_model is None else include_model
             if embed:
@@ -533,7 +526,7 @@ def load(folder):
     arrays_path = folder / ARRAYS
     if not arrays_path.is_file():
         raise FileNotFoundError(f"{str(folder)!r} is missing {ARRAYS}")
-    if _sha256(arrays_path) != manifest.get("arrays_sha256"):
+    if file_sha256(arrays_path) != manifest.get("arrays_sha256"):
         raise ValueError(
             f"{str(arrays_path)!r} does not match the digest recorded in {MANIFEST}: the file is damaged or was "
             "modified; refusing to load it"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -237,7 +238,7 @@ def test_extra_arrays_are_refused(fitted, tmp_path):
     arrays = load_file(str(path))
     arrays["smuggled"] = np.zeros(3)
     save_file(arrays, str(path))
-    edit_manifest(tmp_path / "saved", lambda m: m.update({"arrays_sha256": persist._sha256(path)}))
+    edit_manifest(tmp_path / "saved", lambda m: m.update({"arrays_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}))
     with pytest.raises(ValueError, match=r"holds arrays that bertfeat.json does not use \(smuggled\)"):
         persist.load(tmp_path / "saved")
 

@@ -12,8 +12,9 @@ import dask
 import dask.array as da
 import numpy as np
 
+from bertfeat._models import file_sha256
 from bertfeat.dask._extract import partitions, prepare
-from bertfeat.dask._worker import sha256_of, write_part
+from bertfeat.dask._worker import write_part
 
 MANIFEST = "_manifest.json"
 
@@ -139,7 +140,7 @@ def check_output(folder, *, checksums=True) -> dict:
             rows = np.load(part, mmap_mode="r").shape[0]
         if rows != record["rows"]:
             raise IncompleteOutputError(f"{str(part)!r} has {rows} rows, expected {record['rows']}")
-        if checksums and sha256_of(part) != record["sha256"]:
+        if checksums and file_sha256(part) != record["sha256"]:
             raise IncompleteOutputError(f"{str(part)!r} does not match its sha256 (changed or damaged)")
     if sum(r["rows"] for r in manifest["parts"]) != manifest["rows"]:
         raise IncompleteOutputError(f"{str(path)!r}: part rows do not add up to {manifest['rows']}")

@@ -6,7 +6,6 @@ Everything here runs inside Dask workers; the client only builds graphs that cal
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import threading
 import uuid
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bertfeat._models import file_sha256
 
 _memo: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
 _memo_lock = threading.Lock()
@@ -73,14 +74,6 @@ def encode_count(part, shipped, token, columns, dim):
     return len(_vectors(part, shipped, token, columns, dim))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_part(part, shipped, token, columns, dim, names, keep, folder: str, name: str, fmt: str) -> dict:
     """Encode one partition and write it under ``folder/name`` atomically; a small record back."""
     vectors = _vectors(part, shipped, token, columns, dim)
@@ -103,7 +96,7 @@ def write_part(part, shipped, token, columns, dim, names, keep, folder: str, nam
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {"file": name, "rows": int(len(vectors)), "bytes": target.stat().st_size, "sha256": sha256_of(target)}
+    return {"file": name, "rows": int(len(vectors)), "bytes": target.stat().st_size, "sha256": file_sha256(target)}
 
 
 def worker_report() -> dict:
