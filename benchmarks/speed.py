@@ -135,22 +135,10 @@ def worker_bertvec_warm(texts, path, opts):
 
 
 def fast_vectorizer(mode: str):
-    """BertVectorizer running ``prepare_fast(model, mode)``: the lead's parameter when it exists,
-    else the same thing done from outside (the loaded model swapped for the fast one)."""
-    import dataclasses
-    import inspect
-
+    """BertVectorizer(fast_mode=mode), fitted; and how the mode was switched on."""
     from bertfeat import BertVectorizer
-    from bertfeat._fastpath import prepare_fast
 
-    params = inspect.signature(BertVectorizer).parameters
-    for name in ("fast", "fast_mode", "cpu_fast", "speed"):
-        if name in params:
-            return BertVectorizer(progress=False, **{name: mode}).fit(_warmup_texts()), f"parameter {name}={mode!r}"
-    vec = BertVectorizer(progress=False).fit(_warmup_texts())
-    loaded = vec._load()
-    vec._loaded = dataclasses.replace(loaded, model=prepare_fast(loaded.model, mode))
-    return vec, f"prepare_fast(model, {mode!r}) swapped into the loaded model (no parameter yet)"
+    return BertVectorizer(progress=False, fast_mode=mode).fit(_warmup_texts()), f"`BertVectorizer(fast_mode={mode!r})`"
 
 
 def worker_bertvec_fast(texts, path, opts):

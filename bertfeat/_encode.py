@@ -7,16 +7,22 @@ token budget, run through the encoder under ``torch.inference_mode`` and pooled.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Iterator
 
 import numpy as np
 
 from bertfeat._batching import collate, plan_batches, tokenize
 
-# Measured on a 2-core AVX2 CPU with MiniLM (see BENCHMARKS.md): small batches win on
-# CPU (less padding, cache-friendly GEMMs); on GPU bigger batches fill the device.
+# Measured with benchmarks/batching.py (BENCHMARKS.md, "Batch settings"): on the CPU small
+# batches win (less padding, cache-sized GEMMs) and the token budget caps memory for long
+# texts; on a GPU bigger batches fill the device.
 CPU_BATCH_SIZE, CPU_TOKEN_BUDGET = 32, 4096
 GPU_BATCH_SIZE, GPU_TOKEN_BUDGET = 256, 65536
 STREAM_CHUNK = 4096  # texts tokenized and held at once
@@ -114,6 +120,28 @@ def _run_batch(loaded, tokenized, index: np.ndarray, opts: EncodeOptions):
     return torch.cat([_run_batch(loaded, tokenized, index[:half], opts), _run_batch(loaded, tokenized, index[half:], opts)])
 
 
+@contextmanager
+def plain_cpu_kernels(loaded):
+    """fp32 on the CPU: run the forward without oneDNN (MKL still does the matmuls).
+
+    oneDNN compiles and caches a kernel per tensor shape (GELU here, up to 1,024
+    shapes), and sorted length batches bring new shapes all the time: measured, RSS grew
+    ~20 MB per 4,096 new tweets with it and stayed flat without it, at the same speed
+    (BENCHMARKS.md, "Memory"). Fast modes keep it: int8 and bf16 kernels need it.
+    """
+    import torch
+
+    if loaded.device.type != "cpu" or loaded.dtype != torch.float32 or loaded.info.get("fast_mode"):
+        yield
+        return
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=None) -> np.ndarray:
     """float32 array ``(len(items), dim)`` for one chunk of distinct inputs."""
     import torch
@@ -128,7 +156,7 @@ def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=No
         bar.total += n_windows - len(items)
         bar.refresh()
     window_vectors = None
-    with torch.inference_mode():
+    with torch.inference_mode(), plain_cpu_kernels(loaded):
         for index in batches:
             pooled = _run_batch(loaded, tokenized, index, opts)
             if window_vectors is None:
@@ -151,6 +179,30 @@ def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=No
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (other C libraries, other systems)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the last chunk back to the system.
+
+    glibc keeps the freed activation and token buffers of each chunk in its heaps, and
+    the fragments add up: measured, RSS grew ~30 MB per 4,096 tweets against 6 MB of
+    vectors kept. Trimming between chunks keeps peak memory flat on long inputs.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def encode_stream(loaded, items: list, is_pair: bool, opts: EncodeOptions, progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, vectors)`` for consecutive chunks of ``items``."""
     bar = None
@@ -161,7 +213,10 @@ def encode_stream(loaded, items: list, is_pair: bool, opts: EncodeOptions, progr
     try:
         for start in range(0, len(items), STREAM_CHUNK):
             chunk = items[start : start + STREAM_CHUNK]
-            yield start, encode_chunk(loaded, chunk, is_pair, opts, bar)
+            vectors = encode_chunk(loaded, chunk, is_pair, opts, bar)
+            if len(items) > STREAM_CHUNK:
+                release_freed_memory()
+            yield start, vectors
     finally:
         if bar is not None:
             bar.close()

@@ -53,15 +53,21 @@ Modes
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 import os
+import shutil
 import tempfile
+import threading
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch import nn
 
 MODES = ("auto", "int8", "bf16", "onnx", "onnx-int8")
+ONNX_MODES = ("onnx", "onnx-int8")
 
 
 # --------------------------------------------------------------------------- CPU features
@@ -185,16 +191,17 @@ class _ExportWrapper(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        # DistilBERT-style encoders have no token types; the graph then ignores that input.
+        self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
 
     def forward(self, input_ids, attention_mask, token_type_ids):
+        extra = {"token_type_ids": token_type_ids} if self.takes_token_types else {}
         out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            output_hidden_states=True,
-            return_dict=True,
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, return_dict=True, **extra
         )
-        pooler = out.pooler_output if out.pooler_output is not None else out.last_hidden_state[:, 0]
+        pooler = getattr(out, "pooler_output", None)  # DistilBERT-style encoders have none
+        if pooler is None:
+            pooler = out.last_hidden_state[:, 0]
         return (out.last_hidden_state, pooler) + tuple(out.hidden_states)
 
 
@@ -206,7 +213,7 @@ def export_onnx(model: nn.Module, path: str, optimize: bool = True) -> str:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     outputs = ["last_hidden_state", "pooler_output"] + [f"hidden_state_{i}" for i in range(n_states)]
     example = (
-        torch.tensor([[101, 7592, 2088, 102, 0], [101, 2023, 2003, 1037, 102]]),
+        torch.tensor([[101, 7592, 2088, 102, 0], [101, 2023, 2003, 1037, 102]]) % config.vocab_size,
         torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]),
         torch.zeros(2, 5, dtype=torch.long),
     )
@@ -282,15 +289,63 @@ class OnnxEncoder(nn.Module):
         return BaseModelOutputWithPooling(last_hidden_state=values[0], pooler_output=values[1], hidden_states=states)
 
 
+def build_onnx(model: nn.Module, folder: str, quantize: bool = False) -> str:
+    """Export (and optionally quantize) ``model`` into ``folder``; the path of the model to run."""
+    path = export_onnx(model, os.path.join(folder, "encoder.onnx"))
+    return quantize_onnx(path) if quantize else path
+
+
 def to_onnx(model: nn.Module, quantize: bool = False, folder: str | None = None) -> nn.Module:
     folder = folder or tempfile.mkdtemp(prefix="bertfeat-onnx-")
-    path = export_onnx(model, os.path.join(folder, "encoder.onnx"))
-    if quantize:
-        path = quantize_onnx(path)
-    return OnnxEncoder(path, model.config)
+    return OnnxEncoder(build_onnx(model, folder, quantize), model.config)
 
 
-# --------------------------------------------------------------------------- entry point
+def missing_onnx_packages() -> list[str]:
+    """Names of the packages ``"onnx"`` modes need that are not installed."""
+    import importlib.util
+
+    return [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
+
+
+def onnx_home() -> Path:
+    """Where exported ONNX encoders are kept: ``$BERTFEAT_HOME/onnx`` (or ``~/.cache/bertfeat/onnx``)."""
+    from bertfeat._models import models_home
+
+    return models_home().parent / "onnx"
+
+
+def stored_onnx(model: nn.Module, fingerprint: str, mode: str) -> str:
+    """The exported encoder for this model and mode, built once per machine and reused.
+
+    The folder name carries the torch and ONNX Runtime versions (both shape the graph);
+    it is built under a temporary name and renamed, so a killed export leaves nothing
+    half-written behind.
+    """
+    import onnxruntime
+
+    name = f"{fingerprint[:32]}-{mode}-torch{torch.__version__.split('+')[0]}-ort{onnxruntime.__version__}"
+    target = onnx_home() / name
+    found = sorted(target.glob("*.onnx")) if target.is_dir() else []
+    if not found:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+        try:
+            built = Path(build_onnx(model, str(tmp), quantize=(mode == "onnx-int8")))
+            for other in tmp.glob("*.onnx"):  # keep only the model that runs
+                if other != built:
+                    other.unlink()
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: use theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        found = sorted(target.glob("*.onnx"))
+    return str(found[0])
+
+
+# --------------------------------------------------------------------------- entry points
 
 
 def prepare_fast(model: nn.Module, mode: str = "auto", *, force: bool = False) -> nn.Module:
@@ -325,3 +380,59 @@ def prepare_fast(model: nn.Module, mode: str = "auto", *, force: bool = False) -
     if mode == "bf16":
         return to_bf16(model, force=force)
     return to_onnx(model, quantize=(mode == "onnx-int8"))
+
+
+def describe(mode: str) -> str:
+    """What decides this mode's vectors on this machine (part of the cache key).
+
+    int8 activations use 8 bits on VNNI CPUs and 7 elsewhere, so the two give slightly
+    different vectors and must not share cached ones.
+    """
+    if mode == "int8":
+        return "int8-act8" if has_vnni() else "int8-act7"
+    return mode
+
+
+_lock = threading.Lock()
+_registry: dict = {}
+
+
+def check_mode_here(mode: str) -> None:
+    """Errors that can be told before any model is loaded: missing packages, bf16 on a CPU
+    without native bf16."""
+    if mode in ONNX_MODES:
+        missing = missing_onnx_packages()
+        if missing:
+            raise ImportError(
+                f"fast_mode={mode!r} needs {' and '.join(missing)}: pip install 'bertfeat[fast]' "
+                "(or use fast_mode='int8', which needs nothing more)"
+            )
+    if mode == "bf16" and not has_native_bf16():
+        raise ValueError(
+            "fast_mode='bf16' is only fast on CPUs with native bf16 (AVX512_BF16 or AMX); this CPU has "
+            "neither and bf16 measured about 7x slower than fp32 on such CPUs. Use fast_mode='int8'."
+        )
+
+
+def fast_loaded(loaded, mode: str):
+    """``loaded`` (a ``LoadedModel``) with its encoder replaced by ``prepare_fast``'s.
+
+    Built once per model and mode in a process, like the model itself; the ONNX modes
+    also keep their export on disk (:func:`stored_onnx`), so a new process skips it.
+    """
+    key = (loaded.path, loaded.fingerprint, str(loaded.device), str(loaded.dtype), mode)
+    with _lock:
+        found = _registry.get(key)
+        if found is None:
+            if mode in ONNX_MODES:
+                fast = OnnxEncoder(stored_onnx(loaded.model, loaded.fingerprint, mode), loaded.model.config)
+            else:
+                fast = prepare_fast(loaded.model, mode)
+            found = _registry[key] = dataclasses.replace(loaded, model=fast, info={**loaded.info, "fast_mode": mode})
+        return found
+
+
+def clear_registry() -> None:
+    """Forget every fast encoder built in this process."""
+    with _lock:
+        _registry.clear()

@@ -6,7 +6,10 @@ embedding output, ``num_layers`` (or -1) the last transformer layer.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so importing bertfeat stays light
+    import torch
 
 POOLINGS = ("cls", "mean", "max", "pooler")
 LAYER_AGGS = ("mean", "concat")
@@ -32,6 +35,8 @@ TOKEN_POOLERS = {"cls": pool_cls, "mean": pool_mean, "max": pool_max}
 def combine_layers(pooled: list[torch.Tensor], layer_agg: str) -> torch.Tensor:
     if len(pooled) == 1:
         return pooled[0]
+    import torch
+
     if layer_agg == "concat":
         return torch.cat(pooled, dim=-1)
     return torch.stack(pooled, 0).mean(0)

@@ -15,6 +15,7 @@ from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
+FAST_MODES = (None, "int8", "bf16", "onnx", "onnx-int8")
 
 
 class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -61,6 +62,14 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         default the pickle holds the model reference and its fingerprint.
     progress : bool or "auto", default="auto"
         tqdm progress bar; "auto" shows it for 2,000 texts or more.
+    fast_mode : {None, "int8", "bf16", "onnx", "onnx-int8"}, default=None
+        Opt-in faster CPU inference that changes vectors slightly (see BENCHMARKS.md,
+        "Fast mode"): ``"int8"`` dynamic int8 quantization of the linear layers;
+        ``"bf16"`` bfloat16 on CPUs that multiply it natively; ``"onnx"`` ONNX Runtime
+        with transformer fusions (same vectors up to float rounding); ``"onnx-int8"``
+        ONNX Runtime int8. The ONNX modes need ``pip install 'bertfeat[fast]'`` and keep
+        their export under ``$BERTFEAT_HOME/onnx``. CPU only; the mode is part of the
+        cache key, so fast and exact vectors are never mixed.
 
     Attributes
     ----------
@@ -100,6 +109,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         cache_dir=None,
         store_weights=False,
         progress="auto",
+        fast_mode=None,
     ):
         self.model = model
         self.pooling = pooling
@@ -116,6 +126,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.cache_dir = cache_dir
         self.store_weights = store_weights
         self.progress = progress
+        self.fast_mode = fast_mode
 
     # -- parameters ----------------------------------------------------------------
     def _check_params(self) -> None:
@@ -152,6 +163,16 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         from bertfeat._device import DTYPES
 
         choice("dtype", DTYPES)
+        choice("fast_mode", FAST_MODES)
+        if self.fast_mode is not None:
+            if self.dtype not in ("auto", "float32"):
+                raise ValueError(
+                    f"fast_mode={self.fast_mode!r} sets the CPU precision itself; leave dtype='auto' "
+                    f"(got dtype={self.dtype!r})"
+                )
+            from bertfeat._fastpath import check_mode_here
+
+            check_mode_here(self.fast_mode)
 
     def _resolve_setup(self, loaded) -> None:
         """Checks that need the model (depth, pooler, maximum length); sets the options."""
@@ -171,6 +192,11 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(
                 f"stride={self.stride} must be smaller than max_length minus special tokens "
                 f"({max_length - n_special}) so that windows move forward"
+            )
+        if self.fast_mode is not None and loaded.device.type != "cpu":
+            raise ValueError(
+                f"fast_mode={self.fast_mode!r} is a CPU mode but the model runs on {loaded.device}; "
+                "on a GPU use dtype='float16' or 'bfloat16' (the 'auto' default), or device='cpu'"
             )
         default_batch, default_budget = batch_defaults(loaded.device)
         self._options = EncodeOptions(
@@ -208,6 +234,15 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self._loaded = loaded
         return loaded
 
+    def _encoder(self):
+        """What runs the forward passes: the loaded model, or its fast copy (built once)."""
+        loaded = self._load()
+        if self.fast_mode is None:
+            return loaded
+        from bertfeat._fastpath import fast_loaded
+
+        return fast_loaded(loaded, self.fast_mode)
+
     def _ensure_setup(self):
         if getattr(self, "_options", None) is None:
             self._resolve_setup(self._load())
@@ -222,6 +257,10 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
             settings = self._options.vector_settings()
             settings["dtype"] = str(self._loaded_dtype())
+            if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
+                from bertfeat._fastpath import describe
+
+                settings["fast_mode"] = describe(self.fast_mode)
             description = {"model": str(self.model_path_), "fingerprint": self.model_fingerprint_, **settings}
             cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
             self._vector_cache = cache
@@ -284,7 +323,10 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 unique_items.append(items[i])
                 unique_keys.append(k)
             slot[i] = j
-        unique = np.empty((len(unique_items), self.n_features_out_), dtype=np.float32)
+        # Without duplicates (the usual case) vectors go straight into ``out``: one copy of
+        # the result in memory, not two.
+        distinct = len(unique_items) == len(items)
+        unique = out if distinct else np.empty((len(unique_items), self.n_features_out_), dtype=np.float32)
         todo = np.arange(len(unique_items))
         cache = self._cache()
         if cache is not None:
@@ -294,7 +336,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if len(todo):
             from bertfeat._encode import encode_stream
 
-            loaded = self._load()
+            loaded = self._encoder()
             show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
             missing = [unique_items[i] for i in todo]
             for start, vectors in encode_stream(loaded, missing, is_pair, options, progress=show):
@@ -302,7 +344,8 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 unique[rows] = vectors
                 if cache is not None:  # stored per chunk: a killed run keeps what it finished
                     cache.put([unique_keys[i] for i in rows], vectors)
-        out[:] = unique[slot]
+        if not distinct:
+            np.take(unique, slot, axis=0, out=out)
         return out
 
     def _check_fingerprint_if_cold(self) -> None:

@@ -300,3 +300,26 @@ def test_windowed_pairs_with_a_long_first_text(tiny_bert):
     np.testing.assert_allclose(got[0], want0, atol=1e-5)
     # Pairs whose first text fits are windowed exactly as the tokenizer does it.
     np.testing.assert_allclose(got[2], windows_mean("short question", long_b)[0], atol=1e-5)
+
+
+def test_cpu_fp32_forward_runs_without_onednn_and_restores_the_flag(tiny_bert, monkeypatch):
+    """oneDNN caches a kernel per shape (memory grows with new batch shapes); the fp32 CPU
+    forward runs without it, and the process-wide flag is restored, even after an error."""
+    import torch
+
+    import bertfeat._encode as encode
+
+    seen = []
+    real = encode._forward
+    monkeypatch.setattr(encode, "_forward", lambda *a: seen.append(torch.backends.mkldnn.enabled) or real(*a))
+    vec = BertVectorizer(model=str(tiny_bert), progress=False).fit(TEXTS)
+    vec.transform(TEXTS)
+    assert seen and not any(seen) and torch.backends.mkldnn.enabled
+
+    def boom(*a):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(encode, "_forward", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        vec.transform(["another text"])
+    assert torch.backends.mkldnn.enabled

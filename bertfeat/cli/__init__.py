@@ -26,6 +26,8 @@ def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--cache-dir", default=None, help="disk cache folder (default: off)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fast-mode", default=None, choices=["int8", "bf16", "onnx", "onnx-int8"],
+                        help="opt-in faster CPU inference; vectors change slightly (see BENCHMARKS.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, FileNotFoundError, commands.UsageError) as exc:
         print(f"bertfeat {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError) as exc:  # bad parameters or input rows: the message names them
+    except (ValueError, TypeError, ImportError) as exc:  # bad parameters, input rows, a missing extra
         print(f"bertfeat {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

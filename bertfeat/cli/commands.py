@@ -37,6 +37,7 @@ def _vectorizer(args, **extra):
         max_length=args.max_length,
         cache_dir=args.cache_dir,
         device=args.device,
+        fast_mode=getattr(args, "fast_mode", None),
         **extra,
     )
 
