@@ -6,22 +6,21 @@ called exactly like a Hugging Face encoder,
 return_dict=True)``, and returns float32 ``last_hidden_state`` / ``hidden_states`` /
 ``pooler_output``, so pooling code does not change.
 
-Measured with all-MiniLM-L6-v2 on a 2-core AMD EPYC (Zen 4: AVX-512, VNNI, BF16),
-torch 2.13, onnxruntime 1.32, emotion tweets in sorted batches of 32 (token budget
-4096), side by side with the fp32 model on a heavily shared machine (load 9-12 on 2
-cores, so speed ratios are rough). Cosine: mean-pooled vectors against each text run
-alone in fp32. Accuracy: LogisticRegression(max_iter=1000) on mean-pooled vectors,
-emotion train 16,000 -> validation 2,000 (fp32: 70.30 %). Command and tables:
-``python benchmarks/fastmode.py`` and BENCHMARKS.md ("Fast mode").
+Measured with all-MiniLM-L6-v2 on a quiet 2-core AMD EPYC (Zen 4: AVX-512, VNNI,
+BF16), torch 2.13, onnxruntime 1.32, 2,000 emotion tweets in sorted batches of 32
+(token budget 4096), side by side with the fp32 model. Cosine: mean-pooled vectors
+against each text run alone in fp32. Accuracy: LogisticRegression(max_iter=1000) on
+mean-pooled vectors, emotion train 16,000 -> validation 2,000 (fp32: 70.30 %).
+Command and tables: ``python benchmarks/fastmode.py`` and BENCHMARKS.md ("Fast mode").
 
 ===============  =========  =================  ===============
 mode             x fp32     cosine mean / min  accuracy delta
 ===============  =========  =================  ===============
-int8 (stock)     1.6x       0.927 / 0.86       not measured
-``"int8"``       1.85x      0.9915 / 0.977     +0.25 points
-``"bf16"``       1.55x      0.99995 / 0.9999   +0.10 points
-``"onnx"``       2.7x       1.0000 / 1.0000    (identical)
-``"onnx-int8"``  4.6x       0.9911 / 0.978     -0.30 points
+int8 (stock)     2.32x      0.927 / 0.82       -1.80 points
+``"int8"``       2.23x      0.992 / 0.981      +0.25 points
+``"bf16"``       1.75x      0.99995 / 0.9999   +0.10 points
+``"onnx"``       1.02x      1.0000 / 1.0000    +0.10 points
+``"onnx-int8"``  1.96x      0.991 / 0.980      -0.30 points
 ===============  =========  =================  ===============
 
 "int8 (stock)" is ``quantize_dynamic(model, {nn.Linear})`` as documented, for

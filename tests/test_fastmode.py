@@ -11,10 +11,9 @@ import pickle
 
 import numpy as np
 import pytest
-
-from bertfeat import BertVectorizer
-from bertfeat import _fastpath
 from reference import reference_vectors
+
+from bertfeat import BertVectorizer, _fastpath
 
 TEXTS = [
     "the hotel was clean and the staff were friendly",
