@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -120,6 +121,10 @@ def _run_batch(loaded, tokenized, index: np.ndarray, opts: EncodeOptions):
     return torch.cat([_run_batch(loaded, tokenized, index[:half], opts), _run_batch(loaded, tokenized, index[half:], opts)])
 
 
+_plain_lock = threading.Lock()
+_plain_users, _plain_saved = 0, True
+
+
 @contextmanager
 def plain_cpu_kernels(loaded):
     """fp32 on the CPU: run the forward without oneDNN (MKL still does the matmuls).
@@ -131,15 +136,24 @@ def plain_cpu_kernels(loaded):
     """
     import torch
 
+    global _plain_users, _plain_saved
     if loaded.device.type != "cpu" or loaded.dtype != torch.float32 or loaded.info.get("fast_mode"):
         yield
         return
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    # The flag is process-wide: with transforms in several threads (Dask's threaded
+    # scheduler), the first one in turns it off and the last one out restores it.
+    with _plain_lock:
+        if _plain_users == 0:
+            _plain_saved = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+        _plain_users += 1
     try:
         yield
     finally:
-        torch.backends.mkldnn.enabled = before
+        with _plain_lock:
+            _plain_users -= 1
+            if _plain_users == 0:
+                torch.backends.mkldnn.enabled = _plain_saved
 
 
 def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=None) -> np.ndarray:

@@ -334,12 +334,13 @@ def stored_onnx(model: nn.Module, fingerprint: str, mode: str) -> str:
                 if other != built:
                     other.unlink()
             shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: use theirs
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another process renamed its export first: use theirs
+                if not any(target.glob("*.onnx")):
+                    raise
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         found = sorted(target.glob("*.onnx"))
     return str(found[0])
 

@@ -323,3 +323,29 @@ def test_cpu_fp32_forward_runs_without_onednn_and_restores_the_flag(tiny_bert, m
     with pytest.raises(RuntimeError, match="boom"):
         vec.transform(["another text"])
     assert torch.backends.mkldnn.enabled
+
+
+def test_onednn_flag_restored_when_transforms_overlap_in_threads(tiny_bert, monkeypatch):
+    """Two threads inside the fp32 CPU forward at once: the process-wide flag must come back on."""
+    import threading
+
+    import torch
+
+    import bertfeat._encode as encode
+
+    inside = threading.Barrier(2, timeout=60)
+    real = encode._forward
+
+    def forward(*a):
+        inside.wait()  # both threads are in the forward together
+        return real(*a)
+
+    monkeypatch.setattr(encode, "_forward", forward)
+    vec = BertVectorizer(model=str(tiny_bert), progress=False, batch_size=64).fit(TEXTS)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(vec.transform(TEXTS))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and torch.backends.mkldnn.enabled
