@@ -1,6 +1,6 @@
 """Speed, memory and fidelity of BertVectorizer against the usual ways to embed texts.
 
-    python benchmarks/speed.py [--data DIR] [--n 2000] [--rounds 3] [--write BENCHMARKS.md]
+    python benchmarks/speed.py [--data DIR | --texts FILE] [--n 2000] [--rounds 3] [--write BENCHMARKS.md]
                                [--contenders a,b,...] [--fast-mode int8] [--memory [--memory-n 100000]]
 
 Every contender runs in a fresh subprocess per round (honest peak RSS, no state
@@ -236,6 +236,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="shared data folder holding emotion/ (default: BERTFEAT_DATA)")
     parser.add_argument("--n", type=int, default=2000, help="texts in the corpus")
+    parser.add_argument("--texts", default=None,
+                        help="your own corpus: a UTF-8 text file, one text per line (its first --n lines)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(PEERS + OURS))
     parser.add_argument("--fast-mode", default="int8", help="prepare_fast mode for bertvec-fast")
@@ -256,9 +258,14 @@ def main(argv=None) -> int:
         return 0
 
     folder = B.data_dir(args.data)
-    if folder is None:
+    if folder is None and not args.texts:
         print("emotion data not found (pass --data DIR or set BERTFEAT_DATA): using a generated corpus")
-    texts, source = B.tweet_corpus(args.n, folder, long_tail=args.long_tail)
+    if args.texts:
+        lines = [line.strip() for line in Path(args.texts).read_text(encoding="utf-8").splitlines()]
+        texts = [line for line in lines if line][: args.n]
+        source = f"{args.texts} (first {len(texts)} non-empty lines)"
+    else:
+        texts, source = B.tweet_corpus(args.n, folder, long_tail=args.long_tail)
     workdir = Path(tempfile.mkdtemp(prefix="bertfeat-speed-"))
     corpus = workdir / "corpus.json"
     corpus.write_text(json.dumps(texts), encoding="utf-8")

@@ -1,0 +1,24 @@
+"""The speed benchmark runs end to end (tiny corpus, one round): it must not rot unseen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_speed_benchmark_writes_its_section(tmp_path):
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(f"text number {i} about the weather and a train" for i in range(12)), encoding="utf-8")
+    report = tmp_path / "BENCH.md"
+    report.write_text("# bench\n", encoding="utf-8")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--texts", str(corpus), "--n", "12", "--rounds", "1",
+           "--contenders", "sorted-loop,bertvec-cold,bertvec-fast", "--fast-mode", "int8", "--write", str(report)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    text = report.read_text(encoding="utf-8")
+    assert "<!-- BEGIN speed -->" in text and "`bertvec-cold`" in text and "FAILED" not in out.stdout
+    assert "fast mode vs BertVectorizer cold" in text
+    assert "lowest cosine to a direct fp32 forward pass) | 1.0000" in text  # the default path is exact
