@@ -40,6 +40,7 @@ def _own_home(tmp_path, monkeypatch):
     _fastpath.clear_registry()
 
 
+INT8_BARS = (0.98, 0.95) if _fastpath.has_vnni() else (0.95, 0.90)  # (mean, min) cosine to fp32
 needs_onnx = pytest.mark.skipif(bool(_fastpath.missing_onnx_packages()), reason="onnxruntime/onnx not installed")
 
 
@@ -50,8 +51,11 @@ def test_int8_on_real_minilm_is_close_but_not_identical(minilm_path):
     ref = reference_vectors(minilm_path, TEXTS)
     got = BertVectorizer(fast_mode="int8", progress=False).fit(TEXTS).transform(TEXTS)
     cos = cosines(ref, got)
-    assert cos.min() > 0.95, cos  # measured 0.977 minimum on 2,000 tweets (BENCHMARKS.md)
-    assert cos.mean() > 0.98, cos
+    # Measured on 2,000 tweets (BENCHMARKS.md): mean 0.992, min 0.981 with 8-bit activations
+    # (VNNI CPUs); about 0.97 mean with the 7-bit activations kept elsewhere.
+    low_mean, low_min = INT8_BARS
+    assert cos.min() > low_min, cos
+    assert cos.mean() > low_mean, cos
     assert not np.allclose(got, ref, atol=1e-5), "int8 mode did not change anything: is it active?"
     assert got.dtype == np.float32
 
@@ -73,7 +77,8 @@ def test_onnx_int8_on_real_minilm_is_close(minilm_path):
     ref = reference_vectors(minilm_path, TEXTS)
     got = BertVectorizer(fast_mode="onnx-int8", progress=False).fit(TEXTS).transform(TEXTS)
     cos = cosines(ref, got)
-    assert cos.min() > 0.95 and cos.mean() > 0.98, cos
+    low_mean, low_min = INT8_BARS
+    assert cos.min() > low_min and cos.mean() > low_mean, cos
     assert not np.allclose(got, ref, atol=1e-5)
 
 
