@@ -174,13 +174,17 @@ class Float32Outputs(nn.Module):
         return out
 
 
-def to_bf16(model: nn.Module, force: bool = False) -> nn.Module:
-    if not has_native_bf16() and not force:
-        raise RuntimeError(
-            "mode='bf16' is only fast on CPUs with native bf16 (AVX512_BF16 or AMX); this CPU has "
-            "neither and bf16 measured about 7x slower than fp32 on such CPUs. Use mode='int8', "
-            "or force=True to run it anyway."
+def require_native_bf16(name: str = "mode", hint: str = ", or force=True to run it anyway") -> None:
+    if not has_native_bf16():
+        raise ValueError(
+            f"{name}='bf16' is only fast on CPUs with native bf16 (AVX512_BF16 or AMX); this CPU has "
+            f"neither and bf16 measured about 7x slower than fp32 on such CPUs. Use {name}='int8'{hint}."
         )
+
+
+def to_bf16(model: nn.Module, force: bool = False) -> nn.Module:
+    if not force:
+        require_native_bf16()
     return Float32Outputs(copy.deepcopy(model).to(torch.bfloat16).eval())
 
 
@@ -408,11 +412,8 @@ def check_mode_here(mode: str) -> None:
                 f"fast_mode={mode!r} needs {' and '.join(missing)}: pip install 'bertfeat[fast]' "
                 "(or use fast_mode='int8', which needs nothing more)"
             )
-    if mode == "bf16" and not has_native_bf16():
-        raise ValueError(
-            "fast_mode='bf16' is only fast on CPUs with native bf16 (AVX512_BF16 or AMX); this CPU has "
-            "neither and bf16 measured about 7x slower than fp32 on such CPUs. Use fast_mode='int8'."
-        )
+    if mode == "bf16":
+        require_native_bf16("fast_mode", hint="")
 
 
 def fast_loaded(loaded, mode: str):

@@ -26,7 +26,9 @@ def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--cache-dir", default=None, help="disk cache folder (default: off)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--fast-mode", default=None, choices=["int8", "bf16", "onnx", "onnx-int8"],
+    from bertfeat.vectorizer import FAST_MODES
+
+    parser.add_argument("--fast-mode", default=None, choices=[m for m in FAST_MODES if m is not None],
                         help="opt-in faster CPU inference; vectors change slightly (see BENCHMARKS.md)")
 
 

@@ -26,49 +26,6 @@ class FineTuneRegressor(RegressorMixin, FineTuneBase):
     _METRICS = {"loss": True, "r2": False}
     _PROBLEM_TYPES = ("regression",)
 
-    def __init__(
-        self,
-        model=None,
-        *,
-        max_epochs=3,
-        batch_size=32,
-        learning_rate=5e-5,
-        weight_decay=0.01,
-        warmup_ratio=0.1,
-        max_grad_norm=1.0,
-        gradient_accumulation_steps=1,
-        max_length=128,
-        validation_fraction=None,
-        early_stopping_metric="loss",
-        patience=2,
-        pooling="mean",
-        device="auto",
-        dtype="auto",
-        random_state=None,
-        verbose=1,
-        callbacks=None,
-    ):
-        super().__init__(
-            model,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            warmup_ratio=warmup_ratio,
-            max_grad_norm=max_grad_norm,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            max_length=max_length,
-            validation_fraction=validation_fraction,
-            early_stopping_metric=early_stopping_metric,
-            patience=patience,
-            pooling=pooling,
-            device=device,
-            dtype=dtype,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-
     # -- targets -------------------------------------------------------------------
     def _prepare_targets(self, y, n_rows: int):
         if y is None:
