@@ -138,7 +138,7 @@ def long_corpus(n: int, folder: Path | None, tokenizer, target_tokens: int = 400
 
 
 def model_path() -> str:
-    from bertfeat._models import default_model_path
+    from bertfeat._store import default_model_path
 
     return default_model_path()
 

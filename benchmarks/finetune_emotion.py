@@ -91,7 +91,7 @@ def main(argv=None) -> int:
 
     from bertfeat import FineTuneClassifier
     from bertfeat._batching import tokenize
-    from bertfeat._models import default_model_path
+    from bertfeat._store import default_model_path
     from bertfeat.finetune import Callback
     from bertfeat.finetune.hf import load_tokenizer
     from bertfeat.finetune.loop import Runtime, predict_logits

@@ -30,7 +30,7 @@ def cosine(a, b):
 
 def main() -> None:
     from bertfeat import BertVectorizer
-    from bertfeat._models import default_model_path
+    from bertfeat._store import default_model_path
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=None)

@@ -318,7 +318,7 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- summary
     from transformers import AutoModel
 
-    from bertfeat._fastpath import cpu_flags  # noqa: F401  (import check only)
+    from bertfeat._fast import cpu_flags  # noqa: F401  (import check only)
 
     model = AutoModel.from_pretrained(B.model_path())
     flops = B.flops_per_text(model, n_tokens)

@@ -16,7 +16,8 @@ _LAZY = {
     "MLPHeadRegressor": "bertfeat.heads",
     "FineTuneClassifier": "bertfeat.finetune",
     "FineTuneRegressor": "bertfeat.finetune",
-    "default_model_path": "bertfeat._models",
+    "default_model_path": "bertfeat._store",
+    "free_models": "bertfeat._store",
     "encoding_stats": "bertfeat._encode",
 }
 

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from bertfeat._models import file_sha256
+from bertfeat._store import file_sha256, fingerprint, model_files
 
 FORMAT = "bertfeat.persist"
 VERSION = 1
@@ -411,10 +411,7 @@ def _hashable(key):
 
 # -- model files -----------------------------------------------------------------------------
 def _model_file_paths(folder: Path) -> list[Path]:
-    from bertfeat._models import CONFIG_FILE, TOKENIZER_FILES, _weight_files
-
-    paths = [folder / CONFIG_FILE] + _weight_files(folder)
-    return paths + [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    return model_files(folder)
 
 
 def _vectorizers(estimator) -> list:
@@ -484,9 +481,7 @@ def save(estimator, folder, *, include_model: bool | None = None, overwrite: boo
 
 
 def _copy_model(vec, tmp: Path) -> str:
-    from bertfeat._models import fingerprint
-
-    source = Path(getattr(vec, "_restored_dir", None) or vec.model_path_)
+    source = Path(vec._files_folder())
     target = tmp / MODELS / vec.model_fingerprint_[:32]
     if not target.exists():
         target.mkdir(parents=True)
@@ -547,7 +542,7 @@ def load(folder):
             model_dir = (folder / str(relative)).resolve()
             if folder.resolve() not in model_dir.parents:
                 raise ValueError(f"{MANIFEST}: model folder {relative!r} is outside {str(folder)!r}")
-            vec._restored_dir = str(model_dir)
+            vec._use_restored_files(model_dir)
             vec.model_path_ = str(model_dir)
         vec._check_fingerprint_if_cold()  # model folder there, and the files the vectorizer was fitted on
     return estimator

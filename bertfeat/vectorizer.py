@@ -11,11 +11,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
+from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_dropped_mode
 from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
+from bertfeat._store import fingerprint, load_model, read_model_files, resolve_model_path, restore_model_files
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
-FAST_MODES = (None, "int8", "bf16", "onnx", "onnx-int8")
+FAST_MODES = (None,) + tuple(m for m in MODES if m != "auto")
 
 
 class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -62,14 +64,12 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         default the pickle holds the model reference and its fingerprint.
     progress : bool or "auto", default="auto"
         tqdm progress bar; "auto" shows it for 2,000 texts or more.
-    fast_mode : {None, "int8", "bf16", "onnx", "onnx-int8"}, default=None
+    fast_mode : {None, "int8", "bf16"}, default=None
         Opt-in faster CPU inference that changes vectors slightly (see BENCHMARKS.md,
         "Fast mode"): ``"int8"`` dynamic int8 quantization of the linear layers;
-        ``"bf16"`` bfloat16 on CPUs that multiply it natively; ``"onnx"`` ONNX Runtime
-        with transformer fusions (same vectors up to float rounding); ``"onnx-int8"``
-        ONNX Runtime int8. The ONNX modes need ``pip install 'bertfeat[fast]'`` and keep
-        their export under ``$BERTFEAT_HOME/onnx``. CPU only; the mode is part of the
-        cache key, so fast and exact vectors are never mixed.
+        ``"bf16"`` bfloat16 on CPUs that multiply it natively. CPU only; the mode is
+        part of the cache key, so fast and exact vectors are never mixed. (The ONNX
+        Runtime modes were removed: no CPU measured them faster than these.)
 
     Attributes
     ----------
@@ -163,6 +163,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         from bertfeat._device import DTYPES
 
         choice("dtype", DTYPES)
+        refuse_dropped_mode(self.fast_mode)  # before the generic check: say why it is gone
         choice("fast_mode", FAST_MODES)
         if self.fast_mode is not None:
             if self.dtype not in ("auto", "float32"):
@@ -170,8 +171,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     f"fast_mode={self.fast_mode!r} sets the CPU precision itself; leave dtype='auto' "
                     f"(got dtype={self.dtype!r})"
                 )
-            from bertfeat._fastpath import check_mode_here
-
             check_mode_here(self.fast_mode)
 
     def _resolve_setup(self, loaded) -> None:
@@ -214,13 +213,25 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # -- model ---------------------------------------------------------------------
     def _model_source(self):
-        """Where the weights come from: files restored from the pickle, else ``model``."""
-        return getattr(self, "_restored_dir", None) or self.model
+        """Where the weights come from: files restored from a pickle or a saved folder
+        while ``model`` is still the one they were stored for, else ``model``."""
+        restored = getattr(self, "_restored_dir", None)
+        if restored is not None and _same_model(getattr(self, "_restored_for", None), self.model):
+            return restored
+        return self.model
+
+    def _files_folder(self) -> str:
+        """The folder holding the files this vectorizer was fitted on."""
+        restored = getattr(self, "_restored_dir", None)
+        return restored if restored is not None and self._model_source() == restored else self.model_path_
+
+    def _use_restored_files(self, folder) -> None:
+        """Read the weights from ``folder`` (restored model files) for the current ``model``."""
+        self._restored_dir = str(folder)
+        self._restored_for = self.model
 
     def _load(self):
         """The loaded model, checked against the fingerprint seen at fit."""
-        from bertfeat._models import load_model
-
         loaded = getattr(self, "_loaded", None)
         if loaded is None:
             loaded = load_model(self._model_source(), self.device, self.dtype)
@@ -235,13 +246,15 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return loaded
 
     def _encoder(self):
-        """What runs the forward passes: the loaded model, or its fast copy (built once)."""
+        """What runs the forward passes: the loaded model, or its fast copy (built once by
+        the store); held by the estimator like the model itself."""
         loaded = self._load()
         if self.fast_mode is None:
             return loaded
-        from bertfeat._fastpath import fast_loaded
-
-        return fast_loaded(loaded, self.fast_mode)
+        fast = getattr(self, "_fast_loaded", None)
+        if fast is None:
+            fast = self._fast_loaded = load_model(loaded.path, self.device, self.dtype, fast_mode=self.fast_mode)
+        return fast
 
     def _ensure_setup(self):
         if getattr(self, "_options", None) is None:
@@ -258,8 +271,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             settings = self._options.vector_settings()
             settings["dtype"] = str(self._loaded_dtype())
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
-                from bertfeat._fastpath import describe
-
                 settings["fast_mode"] = describe(self.fast_mode)
             description = {"model": str(self.model_path_), "fingerprint": self.model_fingerprint_, **settings}
             cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
@@ -293,8 +304,12 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     def _reset(self) -> None:
-        for name in ("_loaded", "_options", "_vector_cache", "model_fingerprint_"):
+        for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache", "model_fingerprint_"):
             self.__dict__.pop(name, None)
+        if not _same_model(getattr(self, "_restored_for", None), self.model):
+            # files restored for another model: fitting model=... must read model=...
+            self.__dict__.pop("_restored_dir", None)
+            self.__dict__.pop("_restored_for", None)
 
     def transform(self, X):
         """Vectors of ``X``, float32 of shape ``(n_samples, n_features_out_)``, in input order."""
@@ -353,8 +368,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         would answer every text: a cache hit must never hide a changed model."""
         if getattr(self, "_loaded", None) is not None:
             return
-        from bertfeat._models import fingerprint, resolve_model_path
-
         try:
             folder = resolve_model_path(self._model_source())
         except OSError as exc:  # folder gone (or a Hub id out of reach): say what was expected
@@ -408,19 +421,25 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def __getstate__(self):
         state = super().__getstate__()
-        for name in ("_loaded", "_options", "_vector_cache"):
+        for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache"):
             state.pop(name, None)
         if self.store_weights and "model_fingerprint_" in state:
-            from bertfeat._models import read_model_files
-
-            state["_model_files"] = read_model_files(Path(self.model_path_))
+            state["_model_files"] = read_model_files(Path(self._files_folder()))
         state.pop("_restored_dir", None)
+        state.pop("_restored_for", None)
         return state
 
     def __setstate__(self, state):
         files = state.pop("_model_files", None)
         super().__setstate__(state)
         if files is not None:
-            from bertfeat._models import restore_model_files
+            self._use_restored_files(restore_model_files(files, self.model_fingerprint_))
 
-            self._restored_dir = str(restore_model_files(files, self.model_fingerprint_))
+
+def _same_model(a, b) -> bool:
+    """Whether two ``model=`` values name the same model (a path given as str or Path)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
+        return os.fspath(a) == os.fspath(b)
+    return a == b

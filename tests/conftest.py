@@ -50,7 +50,7 @@ def build_tiny_bert(folder: Path, tokenizer_dir: Path, **overrides) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    from bertfeat._models import default_model_path
+    from bertfeat._store import default_model_path
 
     return Path(default_model_path())
 

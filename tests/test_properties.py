@@ -150,13 +150,13 @@ def test_broken_or_foreign_model_folder_is_a_clear_error(folders, name, error, m
 def test_checkpoint_without_pooler_weights_never_uses_a_random_pooler(folders, name):
     """transformers fills absent weights with random ones; before the fix pooling='pooler'
     gave different vectors at every load of the same files (same fingerprint, same cache key)."""
-    import bertfeat._models as models
+    from bertfeat import free_models
 
     with pytest.raises(ValueError, match=r"pooling='pooler' but the 'bert' model .* has no pooler"):
         BertVectorizer(model=str(folders[name]), pooling="pooler").fit(TEXTS)
     runs = []
     for _ in range(2):
-        models.clear_registry()
+        free_models()
         runs.append(BertVectorizer(model=str(folders[name]), pooling="cls").fit(TEXTS).transform(TEXTS))
     np.testing.assert_array_equal(runs[0], runs[1])
 

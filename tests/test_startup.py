@@ -9,8 +9,9 @@ import sys
 
 from sklearn.base import clone
 
-import bertfeat._models as models
-from bertfeat import BertVectorizer
+import bertfeat.vectorizer as vectorizer_module
+from bertfeat import BertVectorizer, free_models
+from bertfeat._store import store_stats
 
 TEXTS = ["a first text", "a second, longer text to encode", "third"]
 
@@ -32,11 +33,11 @@ def test_import_and_construction_load_neither_torch_nor_transformers():
 
 
 def test_one_model_load_per_estimator_not_per_transform(tiny_bert, monkeypatch):
-    models.clear_registry()
+    free_models()
     calls = []
-    real = models.load_model
-    monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
-    before = models.load_count
+    real = vectorizer_module.load_model
+    monkeypatch.setattr(vectorizer_module, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
+    before = store_stats()["loads"]
 
     vec = BertVectorizer(tiny_bert, progress=False).fit(TEXTS)
     for _ in range(3):
@@ -45,4 +46,4 @@ def test_one_model_load_per_estimator_not_per_transform(tiny_bert, monkeypatch):
 
     clone(vec).set_params(pooling="cls").fit(TEXTS).transform(TEXTS)  # a grid-search candidate
     pickle.loads(pickle.dumps(vec)).transform(TEXTS)  # a deployed copy in this process
-    assert models.load_count - before == 1  # same files, device and dtype: read from disk once
+    assert store_stats()["loads"] - before == 1  # same files, device and dtype: read from disk once

@@ -12,7 +12,7 @@ only reads the shared cache.
 How the model travels: the fitted vectorizer is pickled without its weights (a path and
 a fingerprint), put once into the task graph under a key of its own, and every partition
 task depends on that key, so the scheduler ships it once to each worker. On the worker,
-``bertfeat._models.load_model`` keeps one loaded model per process and setup: every
+the model store (``bertfeat._store.load_model``) shares one loaded model per process and setup: every
 partition a worker runs reuses the model it loaded first (``worker_stats`` shows
 ``load_count`` per worker).
 

@@ -12,7 +12,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from bertfeat._models import file_sha256
+from bertfeat._store import file_sha256
 from bertfeat.dask._extract import partitions, prepare
 from bertfeat.dask._worker import write_part
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bertfeat._models import file_sha256
+import bertfeat
+from bertfeat._encode import encoding_stats, reset_encoding_stats
+from bertfeat._store import file_sha256, store_stats
 
 _memo: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
 _memo_lock = threading.Lock()
@@ -35,7 +37,7 @@ def _worker_vectorizer(shipped, token: str):
             _memo.move_to_end(key)
             return vec
         vec = object.__new__(type(shipped))
-        vec.__dict__.update({k: v for k, v in shipped.__dict__.items() if k not in ("_loaded", "_vector_cache")})
+        vec.__dict__.update({k: v for k, v in shipped.__dict__.items() if k not in ("_loaded", "_fast_loaded", "_vector_cache")})
         _memo[key] = vec
         while len(_memo) > _MEMO_SIZE:
             _memo.popitem(last=False)
@@ -82,7 +84,7 @@ def write_part(part, shipped, token, columns, dim, names, keep, folder: str, nam
     try:
         with open(tmp, "wb") as handle:
             if fmt == "parquet":
-                import pyarrow as pa
+                import pyarrow as pa  # optional (bertfeat[dask]); only parquet output needs it
                 import pyarrow.parquet as pq
 
                 arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
@@ -100,21 +102,15 @@ def write_part(part, shipped, token, columns, dim, names, keep, folder: str, nam
 
 
 def worker_report() -> dict:
-    import bertfeat
-    from bertfeat import _models
-    from bertfeat._encode import encoding_stats
-
     return {
         "pid": os.getpid(),
-        "load_count": _models.load_count,
+        "load_count": store_stats()["loads"],
         "bertfeat": os.path.dirname(bertfeat.__file__),
         **encoding_stats(),
     }
 
 
 def reset_worker_stats() -> None:
-    from bertfeat._encode import reset_encoding_stats
-
     reset_encoding_stats()
 
 

@@ -15,7 +15,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._inputs import check_input_form, check_texts
 from bertfeat._pooling import POOLINGS
+from bertfeat._store import from_module, load_tokenizer, model_info, resolve_model_path
 from bertfeat.finetune.export import ExportMixin
+from bertfeat.finetune.hf import build_module
 
 
 class FineTuneBase(ExportMixin, BaseEstimator):
@@ -145,8 +147,6 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
         from bertfeat._batching import tokenize
         from bertfeat._device import resolve_device, resolve_dtype
-        from bertfeat._models import model_info, resolve_model_path
-        from bertfeat.finetune.hf import build_module, load_tokenizer
         from bertfeat.finetune.loop import LoopConfig, Split, fit_loop, make_optimizer, steps_per_epoch
 
         self._check_params()
@@ -276,14 +276,11 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         :class:`bertfeat.BertVectorizer`; feed them to any other model.
         """
         from bertfeat._encode import EncodeOptions, encode_stream
-        from bertfeat._models import LoadedModel
 
         module, runtime = self._ready()
         inputs = self._inputs(X)
         out = np.empty((len(inputs), self.n_features_out_), dtype=np.float32)
-        encoder = LoadedModel(
-            self.model_path_, "", self._tokenizer, module.base_model, runtime.device, None, module.config, self._info
-        )
+        encoder = from_module(module, self._tokenizer, self.model_path_, runtime.device, runtime.dtype)
         options = EncodeOptions(
             self.pooling, None, "mean", False, self.max_length_, "head", 0, runtime.eval_batch_size, runtime.eval_token_budget
         )

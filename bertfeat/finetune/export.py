@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from bertfeat._store import model_info, resolve_model_path
+from bertfeat.finetune.hf import load_saved, module_files, module_from_files, save_folder
+
 
 class ExportMixin:
     """``save_pretrained`` / ``from_pretrained`` and pickling for :class:`FineTuneBase`."""
@@ -50,8 +53,6 @@ class ExportMixin:
         :meth:`from_pretrained` rebuilds this estimator, and
         ``BertVectorizer(model=folder)`` reads its fine-tuned encoder.
         """
-        from bertfeat.finetune.hf import save_folder
-
         check_is_fitted(self, "n_features_in_")
         save_folder(self._module, self._tokenizer, Path(folder), self._meta())
 
@@ -63,11 +64,8 @@ class ExportMixin:
         ``params`` override the saved parameters (e.g. ``device="cpu"``). Folders
         without bertfeat's metadata are read as single-text models.
         """
-        from bertfeat._models import model_info, resolve_model_path
-        from bertfeat.finetune.hf import load_module
-
         path = resolve_model_path(folder)
-        module, tokenizer, meta = load_module(path)
+        module, tokenizer, meta = load_saved(path)
         problem = module.config.problem_type
         if problem is not None and problem not in cls._PROBLEM_TYPES:
             raise ValueError(f"{str(path)!r} holds a {problem!r} model; {cls.__name__} reads {cls._PROBLEM_TYPES}")
@@ -99,8 +97,6 @@ class ExportMixin:
         module = state.pop("_module", None)
         tokenizer = state.pop("_tokenizer", None)
         if module is not None:
-            from bertfeat.finetune.hf import module_files
-
             state["_model_files"] = module_files(module, tokenizer, self._meta())
         return state
 
@@ -108,6 +104,4 @@ class ExportMixin:
         files = state.pop("_model_files", None)
         super().__setstate__(state)
         if files is not None:
-            from bertfeat.finetune.hf import module_from_files
-
             self._module, self._tokenizer, _ = module_from_files(files)

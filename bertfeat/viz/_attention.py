@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from bertfeat._store import load_model
 from bertfeat.viz._common import Plot, figure_and_ax, is_index, require, save_figure
 
 
@@ -25,31 +25,11 @@ class AttentionData:
     sequence_ids: list = field(default_factory=list)
 
 
-_eager_lock = threading.Lock()
-_eager_models: dict = {}  # (folder, fingerprint) -> (tokenizer, model, max_length); the latest few
-
-
 def _load_eager(model):
-    """Tokenizer + encoder with eager attention (SDPA returns no attention weights)."""
+    """The encoder with eager attention (SDPA returns no attention weights), from the model
+    store: loaded once and kept under the store's lifetime (``bertfeat.free_models()``)."""
     require("torch", "torch")
-    from transformers import AutoModel, AutoTokenizer
-
-    from bertfeat import _models
-
-    folder = _models.resolve_model_path(model)
-    key = (str(folder), _models.fingerprint(folder))
-    with _eager_lock:
-        if key not in _eager_models:
-            config = _models.read_config(folder)
-            _models.check_encoder_config(config, folder)
-            tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            with _models.quiet_transformers():
-                encoder = AutoModel.from_pretrained(str(folder), attn_implementation="eager", output_attentions=True)
-            encoder.eval()
-            if len(_eager_models) >= 2:
-                _eager_models.pop(next(iter(_eager_models)))
-            _eager_models[key] = (tokenizer, encoder, _models._max_length(config, tokenizer))
-        return _eager_models[key]
+    return load_model(model, device="cpu", dtype="float32", attention="eager")
 
 
 def _check_index(value, size: int, name: str) -> int:
@@ -96,10 +76,13 @@ def attention_heatmap(model, text: str, text_pair: str | None = None, layer: int
     if text is None:
         raise TypeError("text must be a string; got None")
     require("matplotlib", "matplotlib")
-    tokenizer, encoder, max_length = _load_eager(model)
-    encoded = tokenizer(text, text_pair, truncation=True, max_length=max_length, return_tensors="pt")
+    loaded = _load_eager(model)
+    tokenizer = loaded.tokenizer
+    encoded = tokenizer(text, text_pair, truncation=True, max_length=loaded.max_length, return_tensors="pt")
+    if not loaded.info["token_types"]:  # DistilBERT-style encoders take no token types
+        encoded.pop("token_type_ids", None)
     with torch.inference_mode():
-        outputs = encoder(**encoded, output_attentions=True)
+        outputs = loaded.model(**encoded, output_attentions=True)
     attentions = outputs.attentions
     layer = _check_index(layer, len(attentions), "layer")
     weights = attentions[layer][0].float().numpy()  # (heads, tokens, tokens)
