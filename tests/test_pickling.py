@@ -87,3 +87,30 @@ def test_fitted_on_cuda_unpickles_on_cpu(minilm_path, tmp_path):
     result = run_fresh(tmp_path / "pipe.joblib", tmp_path / "p.npy")
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "p.npy").shape == (3, 2)
+
+
+@pytest.mark.parametrize("how", ["pickle", "persist"])
+def test_restored_model_files_never_outlive_a_change_of_model(tiny_bert, minilm_path, tmp_path, monkeypatch, how):
+    """A store_weights vectorizer reads its model from files restored out of the pickle (or
+    the saved folder); set_params(model=other).fit() must load ``other``. Before the fix the
+    restored folder survived the refit and the old model was used, silently."""
+    from reference import reference_vectors
+
+    from bertfeat import persist
+
+    monkeypatch.setenv("BERTFEAT_HOME", str(tmp_path / "home"))
+    vec = BertVectorizer(model=str(tiny_bert), store_weights=True, progress=False).fit(TEXTS)
+    if how == "pickle":
+        restored = pickle.loads(pickle.dumps(vec))
+    else:
+        persist.save(vec, tmp_path / "saved")
+        restored = persist.load(tmp_path / "saved")
+    np.testing.assert_allclose(restored.transform(TEXTS[:2]), vec.transform(TEXTS[:2]), atol=1e-6)
+
+    restored.set_params(model=str(minilm_path)).fit(TEXTS)
+    assert restored.n_features_out_ == 384 and restored.model_path_ == str(minilm_path)
+    np.testing.assert_allclose(restored.transform(TEXTS[:2]), reference_vectors(minilm_path, TEXTS[:2]), atol=1e-5)
+
+    # Back to the model the files were stored for: they serve again (no folder needed).
+    restored.set_params(model=str(tiny_bert)).fit(TEXTS)
+    np.testing.assert_allclose(restored.transform(TEXTS[:2]), reference_vectors(tiny_bert, TEXTS[:2]), atol=1e-5)
