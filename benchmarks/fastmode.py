@@ -1,14 +1,17 @@
 """Opt-in faster CPU mode study: speed, fidelity and downstream accuracy of each mode.
 
     python benchmarks/fastmode.py [--data DIR] [--n 2000] [--rounds 3] [--write BENCHMARKS.md]
-                                  [--modes fp32,int8-stock,int8,bf16,onnx,onnx-int8] [--no-accuracy]
+                                  [--modes fp32,int8-stock,int8,bf16] [--no-accuracy]
 
 Speed: the same minimal sorted-batch loop (batches of 32, token budget 4096,
-inference_mode, mean pooling) with each mode's encoder from ``bertfeat._fastpath``,
+inference_mode, mean pooling) with each mode's encoder from ``bertfeat._fast``,
 timed side by side in rotating turns on ``--n`` emotion tweets. Fidelity: cosine of
 mean-pooled vectors to a direct fp32 forward pass of each text alone. Accuracy:
 LogisticRegression(max_iter=1000) on mean-pooled vectors, emotion train (16,000) ->
 validation (2,000). The bar: >= 1.3x fp32 and accuracy within 1 point of fp32.
+
+The ONNX Runtime modes measured in the first study ("onnx", "onnx-int8") were removed from
+the package (never the fastest mode on a measured CPU); BENCHMARKS.md keeps their numbers.
 """
 
 from __future__ import annotations
@@ -30,19 +33,18 @@ MODES = {
     "int8-stock": "torch quantize_dynamic as documented (per-tensor, 7-bit activations)",
     "int8": "prepare_fast(model, 'int8'): per-channel, 8-bit activations on VNNI",
     "bf16": "prepare_fast(model, 'bf16'): bf16 weights and activations",
-    "onnx": "prepare_fast(model, 'onnx'): ONNX Runtime fp32, transformer fusions",
-    "onnx-int8": "prepare_fast(model, 'onnx-int8'): ONNX Runtime dynamic int8, per channel",
 }
 
 
 def build(mode: str, model):
-    from bertfeat import _fastpath as F
+    from bertfeat._fast.int8 import quantize_int8
+    from bertfeat._fast.prepare import prepare_fast
 
     if mode == "fp32":
         return model
     if mode == "int8-stock":
-        return F.quantize_int8(model, full_range=False, per_channel=False)
-    return F.prepare_fast(model, mode)
+        return quantize_int8(model, full_range=False, per_channel=False)
+    return prepare_fast(model, mode)
 
 
 def accuracy_runs(args, folder, modes, encoders, tok) -> dict:
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--accuracy-only", action="store_true", help="only the emotion runs (fills --features-cache)")
     parser.add_argument("--features-cache", default=None, help="folder to keep train/validation features per mode")
     parser.add_argument("--write", default=None, help="write the table into this markdown file (e.g. BENCHMARKS.md)")
-    parser.add_argument("--threads", type=int, default=None, help="torch/ONNX Runtime threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.threads:
@@ -97,19 +99,14 @@ def main(argv=None) -> int:
 
     folder = B.data_dir(args.data)
     modes = [m for m in args.modes.split(",") if m]
-    from bertfeat import _fastpath as F
+    from bertfeat._fast import has_native_bf16
 
-    if "bf16" in modes and not F.has_native_bf16():
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        parser.error(f"--modes: {', '.join(unknown)} not among {', '.join(MODES)} (the ONNX modes were removed)")
+    if "bf16" in modes and not has_native_bf16():
         print("bf16: this CPU has no native bf16 (AVX512_BF16/AMX); skipped (it is ~7x slower than fp32 there)")
         modes.remove("bf16")
-    for m in ("onnx", "onnx-int8"):
-        if m in modes:
-            try:
-                import onnx  # noqa: F401
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                print(f"{m}: onnxruntime/onnx not installed; skipped")
-                modes.remove(m)
 
     tok, model = B.load_hf()
     texts, source = B.tweet_corpus(args.n, folder)

@@ -2,9 +2,10 @@
 that transformers only logs: a non-encoder config, damaged weight files, and weights that
 would be randomly initialised (missing from the files, or of another shape).
 
-This is one of the two modules that call ``from_pretrained`` (the other is the
-transformers side of fine-tuning's save path, which only writes). torch and transformers
-are imported inside the functions: ``from bertfeat import BertVectorizer`` must stay light.
+This is the only module of the package that calls transformers' ``from_pretrained``
+(``FineTuneClassifier.from_pretrained`` is the estimator's own method, which comes here).
+torch and transformers are imported inside the functions: ``from bertfeat import
+BertVectorizer`` must stay light.
 """
 
 from __future__ import annotations
