@@ -25,14 +25,14 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# The declared minimum versions (pyproject.toml floors, pinned by tools/min_versions.py)
-# in a venv of their own, then the fast tests. torch stays the local CPU wheel (TORCH_SPEC):
+# The declared minimum versions (pyproject.toml floors of the runtime and dev dependencies,
+# pinned by tools/min_versions.py) in a venv of their own, then the fast tests. torch stays the local CPU wheel (TORCH_SPEC):
 # the floor's wheels on the index are multi-GB CUDA builds.
 test-min:
 	rm -rf $(MIN_VENV)
 	$(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
-	$(PYTHON) tools/min_versions.py > $(MIN_VENV)/constraints.txt
+	$(PYTHON) tools/min_versions.py --extras dev > $(MIN_VENV)/constraints.txt
 	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_VENV)/constraints.txt -e ".[dev]"
 	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(torch|transformers|tokenizers|scikit-learn|numpy|joblib|filelock|tqdm|safetensors|huggingface.hub) "
 	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider

@@ -11,9 +11,11 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
+from bertfeat._cache import VectorCache, setup_key, text_key
+from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_dropped_mode
 from bertfeat._inputs import check_input_form, check_target, check_texts
-from bertfeat._pooling import LAYER_AGGS, POOLINGS
+from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
 from bertfeat._store import fingerprint, load_model, read_model_files, resolve_model_path, restore_model_files
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
@@ -175,9 +177,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _resolve_setup(self, loaded) -> None:
         """Checks that need the model (depth, pooler, maximum length); sets the options."""
-        from bertfeat._encode import EncodeOptions, batch_defaults
-        from bertfeat._pooling import normalize_layers, output_dim
-
         layers = normalize_layers(self.layers, loaded.num_layers)
         if self.pooling == "pooler" and not loaded.has_pooler:
             raise ValueError(
@@ -266,8 +265,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return None
         cache = getattr(self, "_vector_cache", None)
         if cache is None:
-            from bertfeat._cache import VectorCache, setup_key
-
             settings = self._options.vector_settings()
             settings["dtype"] = str(self._loaded_dtype())
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
@@ -319,8 +316,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._vectors(inputs.items, inputs.is_pair)
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
-        from bertfeat._cache import text_key
-
         self._check_fingerprint_if_cold()
         options = self._ensure_setup()
         out = np.empty((len(items), self.n_features_out_), dtype=np.float32)
@@ -349,8 +344,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             unique[found] = vectors
             todo = np.flatnonzero(~found)
         if len(todo):
-            from bertfeat._encode import encode_stream
-
             loaded = self._encoder()
             show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
             missing = [unique_items[i] for i in todo]
