@@ -127,7 +127,8 @@ def test_unknown_mode_is_named(tiny_bert, mode):
 
 @pytest.mark.parametrize("mode", ["onnx", "onnx-int8"])
 def test_dropped_onnx_modes_say_why_and_what_to_use(tiny_bert, mode):
-    with pytest.raises(ValueError, match=rf"fast_mode='{mode}' was removed: ONNX Runtime .*measured.*use fast_mode='int8'"):
+    why = rf"fast_mode='{mode}' was removed: ONNX Runtime .*measured.*use fast_mode='int8'"
+    with pytest.raises(ValueError, match=why):
         BertVectorizer(tiny_bert, fast_mode=mode).fit(TEXTS)
     with pytest.raises(ValueError, match=rf"mode='{mode}' was removed"):
         fast_prepare.prepare_fast(None, mode)

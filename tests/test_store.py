@@ -72,7 +72,8 @@ def test_a_hub_repository_without_safetensors_gets_its_pytorch_weights(tiny_bert
     repo.update(OTHER_REPO_FILES)
     calls = fake_hub(monkeypatch, repo, tmp_path / "hub")
     vectors = BertVectorizer("someone/legacy-bert", progress=False).fit(TEXTS).transform(TEXTS)
-    got = sorted(p.relative_to(tmp_path / "hub" / "someone--legacy-bert").as_posix() for p in (tmp_path / "hub").rglob("*") if p.is_file())
+    hub = tmp_path / "hub" / "someone--legacy-bert"
+    got = sorted(p.relative_to(hub).as_posix() for p in hub.rglob("*") if p.is_file())
     assert "pytorch_model.bin" in got and not set(got) & set(OTHER_REPO_FILES), got
     assert len(calls) == 2
     reference = BertVectorizer(str(tiny_bert), progress=False).fit(TEXTS).transform(TEXTS)
@@ -88,7 +89,8 @@ def foreign_weights(tmp_path_factory, tiny_bert) -> Path:
 
     folder = tmp_path_factory.mktemp("foreign")
     torch.manual_seed(0)
-    DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37)).save_pretrained(folder)
+    config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37)
+    DistilBertModel(config).save_pretrained(folder)
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (tiny_bert / name).is_file():
             shutil.copy(tiny_bert / name, folder / name)
@@ -185,4 +187,5 @@ def test_a_model_in_memory_is_fingerprinted_by_its_weights(tiny_bert):
     assert twin.fingerprint == first.fingerprint
     with torch.no_grad():
         module.classifier.weight[0, 0] += 1.0  # trained further, in place
-    assert from_module(module, tokenizer, str(tiny_bert), torch.device("cpu"), torch.float32).fingerprint != first.fingerprint
+    changed = from_module(module, tokenizer, str(tiny_bert), torch.device("cpu"), torch.float32)
+    assert changed.fingerprint != first.fingerprint

@@ -37,7 +37,8 @@ def _worker_vectorizer(shipped, token: str):
             _memo.move_to_end(key)
             return vec
         vec = object.__new__(type(shipped))
-        vec.__dict__.update({k: v for k, v in shipped.__dict__.items() if k not in ("_loaded", "_fast_loaded", "_vector_cache")})
+        own = ("_loaded", "_fast_loaded", "_vector_cache")  # per copy; the model itself comes from the store
+        vec.__dict__.update({k: v for k, v in shipped.__dict__.items() if k not in own})
         _memo[key] = vec
         while len(_memo) > _MEMO_SIZE:
             _memo.popitem(last=False)
