@@ -18,7 +18,8 @@ from sklearn.exceptions import NotFittedError
 
 from bertfeat import BertVectorizer, FineTuneClassifier, FineTuneRegressor
 from bertfeat.finetune import Callback
-from bertfeat.finetune.loop import count_batches, decay_groups, grouped_batches
+from bertfeat.training.data import count_batches, grouped_batches
+from bertfeat.training.loop import decay_groups
 
 KEYWORDS = {"joy": ["great", "love", "happy"], "anger": ["awful", "hate", "furious"], "calm": ["quiet", "still", "slow"]}
 FILLERS = ["a", "the", "one", "my", "this"]
