@@ -17,6 +17,9 @@ _LAZY = {
     "FineTuneClassifier": "bertfeat.finetune",
     "FineTuneRegressor": "bertfeat.finetune",
     "default_model_path": "bertfeat._models",
+    "POOLINGS": "bertfeat._pooling",
+    "LAYER_AGGS": "bertfeat._pooling",
+    "FAST_MODES": "bertfeat.vectorizer",
     "encoding_stats": "bertfeat._encode",
 }
 

@@ -19,6 +19,7 @@ from bertfeat._batching import resolve_max_length, tokenize
 from bertfeat._device import DTYPES, resolve_device, resolve_dtype
 from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._inputs import check_input_form, check_texts
+from bertfeat._params import validate_params
 from bertfeat._pooling import POOLINGS
 from bertfeat.finetune.export import ExportMixin
 from bertfeat.training.callbacks import (
@@ -110,7 +111,7 @@ class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Every parameter that can be checked without the model: the declared
         constraints, then the callbacks' names and types."""
-        self._validate_params()
+        validate_params(self)
         named_callbacks(self.callbacks)
 
     # -- fit -------------------------------------------------------------------------

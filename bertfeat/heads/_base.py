@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from bertfeat._device import resolve_device
+from bertfeat._params import validate_params
 from bertfeat.training.callbacks import CallbackParamsMixin, EarlyStopping, History, PrintLog, named_callbacks
 from bertfeat.training.data import ArrayData, predict_array
 from bertfeat.training.loop import LoopConfig, fit_loop
@@ -138,7 +139,7 @@ class _MLPHead(CallbackParamsMixin, BaseEstimator):
     # -- checks -----------------------------------------------------------------------
     def _check_params(self) -> tuple[tuple[int, ...], torch.device]:
         """All parameter checks, once per ``fit``/``partial_fit`` call."""
-        self._validate_params()
+        validate_params(self)
         named_callbacks(self.callbacks)
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
