@@ -197,7 +197,8 @@ class _MLPHead(CallbackParamsMixin, BaseEstimator):
         if self.verbose:
             callbacks.append(PrintLog())
         callbacks += [callback for _, callback in named_callbacks(self.callbacks)]
-        config = LoopConfig(max_epochs=1 if incremental else int(self.max_epochs), batch_size=int(self.batch_size), device=device)
+        epochs = 1 if incremental else int(self.max_epochs)
+        config = LoopConfig(max_epochs=epochs, batch_size=int(self.batch_size), device=device)
         state = fit_loop(module, train, valid, loss_fn, config, optimizer, None, callbacks)
         self.n_iter_ += len(history.rows)
         self.loss_curve_ += [row["train_loss"] for row in history.rows]
