@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     from bertfeat._store import default_model_path
     from bertfeat.finetune import Callback
     from bertfeat.finetune.hf import load_tokenizer
-    from bertfeat.finetune.loop import Runtime, predict_logits
+    from bertfeat.training.data import Runtime, predict_logits
 
     folder = Path(args.data)
     if not (folder / "emotion" / "train.jsonl").is_file():

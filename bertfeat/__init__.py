@@ -18,6 +18,9 @@ _LAZY = {
     "FineTuneRegressor": "bertfeat.finetune",
     "default_model_path": "bertfeat._store",
     "free_models": "bertfeat._store",
+    "POOLINGS": "bertfeat._pooling",
+    "LAYER_AGGS": "bertfeat._pooling",
+    "FAST_MODES": "bertfeat.vectorizer",
     "encoding_stats": "bertfeat._encode",
 }
 

@@ -1,8 +1,15 @@
-"""Device and dtype choice, shared by every estimator that runs torch."""
+"""Device and dtype choice, shared by every estimator that runs torch.
+
+torch is imported inside the functions: estimators declare their parameter choices
+(``DTYPES``) at import time, and ``import bertfeat`` must not load torch.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -13,6 +20,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
     ``"auto"`` picks CUDA, then MPS, then the CPU. ``"cuda:1"`` style names work.
     """
+    import torch
+
     if not isinstance(device, str):
         raise TypeError(f"device must be a string, got {type(device).__name__}")
     if device == "auto":
@@ -37,6 +46,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
     fp32 on CPU because bf16 autocast measured 7x slower on AVX2-only CPUs.
     """
+    import torch
+
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not one of {DTYPES}")
     if dtype != "auto":
@@ -50,6 +61,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 def is_oom(error: BaseException) -> bool:
     """True for a CUDA/MPS out-of-memory error (the batch should shrink)."""
+    import torch
+
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
 from bertfeat._cache import VectorCache, setup_key, text_key
+from bertfeat._device import DTYPES
 from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_dropped_mode
 from bertfeat._inputs import check_input_form, check_target, check_texts
+from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
 from bertfeat._store import fingerprint, load_model, read_model_files, resolve_model_path, restore_model_files
 
@@ -97,6 +100,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __init__(
         self,
         model=None,
+        *,
         pooling="mean",
         layers="last",
         layer_agg="mean",
@@ -131,42 +135,32 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.fast_mode = fast_mode
 
     # -- parameters ----------------------------------------------------------------
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike, None],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "layers": [StrOptions({"last"}), Integral, "array-like"],  # indices: checked against the model
+        "layer_agg": [StrOptions(set(LAYER_AGGS))],
+        "normalize": ["boolean"],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "truncation": [StrOptions(set(TRUNCATIONS))],
+        "stride": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "token_budget": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "device": [str],  # the device names are checked where the device is resolved
+        "dtype": [StrOptions(set(DTYPES))],
+        "cache_dir": [str, os.PathLike, None],
+        "store_weights": ["boolean"],
+        "progress": ["boolean", StrOptions({"auto"})],
+        "fast_mode": [StrOptions({m for m in FAST_MODES if m is not None}), None],
+    }
+
     def _check_params(self) -> None:
-        """Every parameter that can be checked without the model, in one place."""
-
-        def choice(name, allowed):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(map(repr, allowed))}")
-
-        def positive_int(name, allow_auto=False, allow_none=False):
-            value = getattr(self, name)
-            if allow_auto and value == "auto" or allow_none and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                extra = " or 'auto'" if allow_auto else " or None" if allow_none else ""
-                raise ValueError(f"{name}={value!r} is not valid; expected a positive integer{extra}")
-
-        choice("pooling", POOLINGS)
-        choice("layer_agg", LAYER_AGGS)
-        choice("truncation", TRUNCATIONS)
-        choice("normalize", (True, False))
-        choice("store_weights", (True, False))
-        choice("progress", (True, False, "auto"))
-        positive_int("max_length", allow_none=True)
-        positive_int("batch_size", allow_auto=True)
-        positive_int("token_budget", allow_auto=True)
-        if isinstance(self.stride, bool) or not isinstance(self.stride, Integral) or self.stride < 0:
-            raise ValueError(f"stride={self.stride!r} is not valid; expected an integer >= 0")
+        """Every parameter that can be checked without the model: the declared
+        constraints, then the combinations they cannot express."""
+        refuse_dropped_mode(self.fast_mode)  # before the generic check: say why it is gone
+        validate_params(self)
         if self.pooling == "pooler" and self.layers != "last":
             raise ValueError(f"pooling='pooler' uses the last layer only; got layers={self.layers!r}")
-        if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
-            raise TypeError(f"cache_dir must be a folder path or None; got {type(self.cache_dir).__name__}")
-        from bertfeat._device import DTYPES
-
-        choice("dtype", DTYPES)
-        refuse_dropped_mode(self.fast_mode)  # before the generic check: say why it is gone
-        choice("fast_mode", FAST_MODES)
         if self.fast_mode is not None:
             if self.dtype not in ("auto", "float32"):
                 raise ValueError(

@@ -14,11 +14,13 @@ import pytest
 import torch
 from reference import reference_vectors
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 from sklearn.exceptions import NotFittedError
 
 from bertfeat import BertVectorizer, FineTuneClassifier, FineTuneRegressor
-from bertfeat.finetune import Callback
-from bertfeat.finetune.loop import count_batches, decay_groups, grouped_batches
+from bertfeat.finetune import Callback, EarlyStopping
+from bertfeat.training.data import count_batches, grouped_batches
+from bertfeat.training.loop import decay_groups
 
 KEYWORDS = {"joy": ["great", "love", "happy"], "anger": ["awful", "hate", "furious"], "calm": ["quiet", "still", "slow"]}
 FILLERS = ["a", "the", "one", "my", "this"]
@@ -132,6 +134,24 @@ def test_bad_parameters_are_named_at_fit(tiny_bert, toy, param, value):
 def test_callbacks_must_be_callbacks(tiny_bert, toy):
     with pytest.raises(TypeError, match="callbacks"):
         FineTuneClassifier(str(tiny_bert), callbacks=[print], **FAST).fit(*toy)
+
+
+def test_grid_search_over_a_named_callback_parameter(tiny_bert):
+    """skorch-style: callbacks__<name>__<param> is a parameter GridSearchCV can tune."""
+    X, _ = toy_texts(48, seed=3)
+    y = np.random.RandomState(0).choice(["a", "b"], size=48)  # random labels: overfits, stops early
+    base = FineTuneClassifier(
+        str(tiny_bert), max_epochs=12, validation_fraction=0.5, patience=None,
+        callbacks=[("stop", EarlyStopping(monitor="valid_loss", patience=1))], **{**FAST, "learning_rate": 1e-2},
+    )  # fmt: skip
+    assert base.get_params()["callbacks__stop__patience"] == 1
+    grid = GridSearchCV(base, {"callbacks__stop__patience": [1, 3]}, cv=2).fit(X, y)
+    assert [p["callbacks__stop__patience"] for p in grid.cv_results_["params"]] == [1, 3]
+    assert grid.best_estimator_.callbacks[0][1].patience == grid.best_params_["callbacks__stop__patience"]
+    for patience in (1, 3):  # each setting really trains with its patience
+        model = clone(base).set_params(callbacks__stop__patience=patience).fit(X, y)
+        stop = model.callbacks[0][1]
+        assert model.n_iter_ == stop.best_epoch + patience < 12
 
 
 def test_pickle_before_and_after_fit(tiny_bert, toy, fitted):

@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import make_blobs, make_classification, make_regression
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import log_loss
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bertfeat.heads import MLPHeadClassifier, MLPHeadRegressor
+from bertfeat.training import Callback, EarlyStopping
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,3 +309,71 @@ def test_regressor_two_outputs_and_nan_targets():
     assert model.score(X, Y) > 0.9
     with pytest.raises(ValueError, match="NaN"):
         reg().fit(X, np.r_[np.nan, y[1:]])
+
+
+# -- callbacks: the shared training loop, named and grid-searchable --------------------------
+
+
+class StepCounter(Callback):
+    """Counts optimizer steps and epochs, as the training loop reports them."""
+
+    def __init__(self, label="steps"):
+        self.label = label
+
+    def on_train_begin(self, state):
+        self.steps, self.epochs = 0, 0
+
+    def on_step_end(self, state):
+        self.steps += 1
+
+    def on_epoch_end(self, state):
+        self.epochs += 1
+
+
+def test_heads_train_on_the_shared_loop_with_user_callbacks():
+    X, y = blobs(100)
+    counter = StepCounter()
+    model = clf(early_stopping=False, max_epochs=3, batch_size=16, callbacks=[("count", counter)]).fit(X, y)
+    assert counter.epochs == 3 == model.n_iter_
+    assert counter.steps == 3 * int(np.ceil(100 / 16))  # one step per batch
+    model.partial_fit(X, y)
+    assert counter.epochs == 1 and counter.steps == 7  # partial_fit: one epoch through the loop
+
+
+def test_callbacks_are_named_parameters_as_in_skorch():
+    stop = EarlyStopping(patience=2)
+    model = clf(callbacks=[("stop", stop), StepCounter()])  # a bare callback is named after its class
+    params = model.get_params(deep=True)
+    assert params["callbacks__stop"] is stop and params["callbacks__stop__patience"] == 2
+    assert params["callbacks__StepCounter__label"] == "steps"
+    model.set_params(callbacks__stop__patience=7, callbacks__StepCounter__label="n")
+    assert stop.patience == 7 and model.callbacks[1].label == "n"
+    other = EarlyStopping(patience=4)
+    model.set_params(callbacks__stop=other)
+    assert model.callbacks[0] == ("stop", other)
+    twin = clone(model)
+    assert twin.callbacks[0][1] is not other and twin.get_params()["callbacks__stop__patience"] == 4
+    with pytest.raises(ValueError, match="no callback named 'nope'"):
+        model.set_params(callbacks__nope__patience=1)
+    with pytest.raises(TypeError, match=r"callbacks\[0\]"):
+        clf(callbacks=[("x", print)]).fit(*blobs(40))
+    with pytest.raises(ValueError, match="used twice"):
+        clf(callbacks=[("a", StepCounter()), ("a", StepCounter())]).fit(*blobs(40))
+
+
+def test_grid_search_over_a_callback_parameter():
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 10)), rng.randint(0, 2, 200)  # nothing to learn: overfits fast
+    # The built-in early stopping waits long; the named one decides when training ends.
+    base = clf(hidden_layer_sizes=(64,), dropout=0.0, max_epochs=100, patience=50,
+               callbacks=[("stop", EarlyStopping(patience=1))])  # fmt: skip
+    grid = GridSearchCV(base, {"callbacks__stop__patience": [1, 4]}, cv=2, refit=True).fit(X, y)
+    assert [p["callbacks__stop__patience"] for p in grid.cv_results_["params"]] == [1, 4]
+    chosen = grid.best_params_["callbacks__stop__patience"]
+    stop = grid.best_estimator_.callbacks[0][1]
+    assert stop.patience == chosen and base.callbacks[0][1].patience == 1  # the searched copy, not the original
+    # Each candidate really trained with its patience: it stopped that many epochs after its best.
+    for patience in (1, 4):
+        model = clone(base).set_params(callbacks__stop__patience=patience).fit(X, y)
+        best = model.callbacks[0][1].best_epoch
+        assert model.n_iter_ == best + patience

@@ -35,10 +35,20 @@ def blobs():
     return X, y
 
 
+def umap_reference(X, scale=True, **params):
+    """A layout made by umap-learn directly: the documented recipe (MinMaxScaler, then
+    umap.UMAP with the documented defaults and a fixed seed), without bertfeat."""
+    umap = pytest.importorskip("umap")
+    from sklearn.preprocessing import MinMaxScaler
+
+    settings = dict(n_components=2, n_neighbors=15, min_dist=0.1, metric="cosine", random_state=0, n_jobs=1)
+    data = MinMaxScaler().fit_transform(X) if scale else X
+    return umap.UMAP(**{**settings, **params}).fit_transform(data)
+
+
 @pytest.fixture(scope="module")
 def coords(blobs):
-    pytest.importorskip("umap")
-    return viz.umap_embed(blobs[0], random_state=0)
+    return umap_reference(blobs[0])
 
 
 # -- light import, missing extras -------------------------------------------------------
@@ -66,10 +76,19 @@ def test_missing_extra_names_the_pip_line(monkeypatch, blobs):
 # -- UMAP -------------------------------------------------------------------------------
 
 
-def test_umap_embed_shape_and_seed(blobs, coords):
-    assert coords.shape == (60, 2)
-    assert np.isfinite(coords).all()
-    np.testing.assert_allclose(viz.umap_embed(blobs[0], random_state=0), coords)
+def test_umap_embed_is_umap_learns_layout(blobs, coords):
+    out = viz.umap_embed(blobs[0], random_state=0)
+    assert out.shape == (60, 2) and out.dtype == np.float64
+    np.testing.assert_allclose(out, coords, rtol=1e-5, atol=1e-5)
+
+
+def test_umap_embed_passes_its_parameters_to_umap(blobs):
+    X = blobs[0]
+    out = viz.umap_embed(X, n_neighbors=5, min_dist=0.5, metric="euclidean", scale=False, random_state=3)
+    reference = umap_reference(X, scale=False, n_neighbors=5, min_dist=0.5, metric="euclidean", random_state=3)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-5)
+    # n_neighbors above the row count is capped at n_samples - 1, as umap needs.
+    np.testing.assert_allclose(viz.umap_embed(X[:12], n_neighbors=50), umap_reference(X[:12], n_neighbors=11), rtol=1e-5, atol=1e-5)
 
 
 def test_umap_embed_refuses_bad_input():
@@ -91,7 +110,7 @@ def test_umap_panels_from_features(mpl, pd, blobs, coords):
     assert [ax.get_title() for ax in fig.axes] == NAMES
     assert list(data.columns) == ["x", "y", "label", "label_name"]
     assert data.shape == (60, 4)
-    np.testing.assert_allclose(data[["x", "y"]].to_numpy(), coords)  # same seed, same layout
+    np.testing.assert_allclose(data[["x", "y"]].to_numpy(), coords, rtol=1e-5, atol=1e-5)  # umap-learn's layout
     assert data["label_name"].tolist() == [NAMES[i] for i in y]
 
 
@@ -253,13 +272,29 @@ def _tokens(folder, text, pair=None):
     return tokenizer.convert_ids_to_tokens(tokenizer(text, pair)["input_ids"])
 
 
+def _reference_attention(folder, text, pair=None) -> np.ndarray:
+    """Every layer's attention, (layers, heads, tokens, tokens), from a direct transformers
+    forward pass with eager attention and ``output_attentions=True``."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    with torch.no_grad():
+        outputs = model(**tokenizer(text, pair, return_tensors="pt"), output_attentions=True)
+    return np.stack([layer[0].numpy() for layer in outputs.attentions])
+
+
 def test_attention_heatmap_single_text(mpl, tiny_bert):
     text = "The parcel never arrived."
     fig, att = viz.attention_heatmap(tiny_bert, text, layer=-1, head=1)
     n = len(att.tokens)
     assert att.tokens == _tokens(tiny_bert, text)
     assert att.attention.shape == (n, n) and att.layer == 1 and att.head == 1
-    np.testing.assert_allclose(att.attention.sum(axis=1), 1.0, atol=1e-5)
+    reference = _reference_attention(tiny_bert, text)
+    # The layers and heads of the random model differ enough to tell them apart.
+    assert np.abs(reference[1, 1] - reference[1, 0]).max() > 1e-3 < np.abs(reference[1, 1] - reference[0, 1]).max()
+    np.testing.assert_allclose(att.attention, reference[1, 1], rtol=1e-5, atol=1e-6)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == att.tokens
     assert [t.get_text() for t in ax.get_yticklabels()] == att.tokens
@@ -271,7 +306,9 @@ def test_attention_heatmap_pair(mpl, tiny_bert, tmp_path):
     fig, att = viz.attention_heatmap(tiny_bert, a, b, layer=0, head="mean", path=tmp_path / "att.png")
     assert att.tokens == _tokens(tiny_bert, a, b)
     assert att.tokens.count("[SEP]") == 2
-    np.testing.assert_allclose(att.attention.sum(axis=1), 1.0, atol=1e-5)
+    reference = _reference_attention(tiny_bert, a, b)
+    np.testing.assert_allclose(att.attention, reference[0].mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert np.abs(reference[0].mean(axis=0) - reference[1].mean(axis=0)).max() > 1e-3  # layer 0, not 1
     assert att.sequence_ids[att.tokens.index("[SEP]") + 1] == 1  # second segment starts after the first [SEP]
     assert (tmp_path / "att.png").stat().st_size > 1000
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bertfeat._pooling import LAYER_AGGS, POOLINGS
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -20,9 +22,9 @@ def _add_data_columns(parser: argparse.ArgumentParser) -> None:
 
 def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the embedded all-MiniLM-L6-v2)")
-    parser.add_argument("--pooling", default="mean", choices=["mean", "cls", "max", "pooler"])
+    parser.add_argument("--pooling", default="mean", choices=POOLINGS)
     parser.add_argument("--layers", default="last", help="'last' or comma-separated layer indices, written --layers=-4,-3,-2,-1")
-    parser.add_argument("--layer-agg", default="mean", choices=["mean", "concat"])
+    parser.add_argument("--layer-agg", default="mean", choices=LAYER_AGGS)
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--cache-dir", default=None, help="disk cache folder (default: off)")
     parser.add_argument("--device", default="auto")

@@ -2,16 +2,18 @@
 
 - ``classifier.py`` / ``regressor.py``: the estimators (targets, predictions);
 - ``base.py``: what they share (parameters, ``fit``, ``transform``, export, pickling);
-- ``loop.py``: the short training loop (batches, optimizer steps, validation pass);
-- ``callbacks.py``: behaviour around the loop (scoring, early stopping, history, progress);
 - ``hf.py``: building, saving and loading the Hugging Face model folder.
+
+Training runs on :mod:`bertfeat.training` (the loop the MLP heads use too); its
+callbacks are re-exported here.
 """
 
-from bertfeat.finetune.callbacks import (
+from bertfeat.training.callbacks import (
     Callback,
     EarlyStopping,
     EpochScoring,
     History,
+    PrintLog,
     ProgressBar,
 )
 from bertfeat.finetune.classifier import FineTuneClassifier
@@ -24,5 +26,6 @@ __all__ = [
     "FineTuneClassifier",
     "FineTuneRegressor",
     "History",
+    "PrintLog",
     "ProgressBar",
 ]

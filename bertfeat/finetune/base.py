@@ -10,17 +10,31 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from bertfeat._batching import resolve_max_length, tokenize
+from bertfeat._device import DTYPES, resolve_device, resolve_dtype
+from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._inputs import check_input_form, check_texts
+from bertfeat._params import validate_params
 from bertfeat._pooling import POOLINGS
 from bertfeat._store import from_module, load_tokenizer, model_info, resolve_model_path
 from bertfeat.finetune.export import ExportMixin
 from bertfeat.finetune.hf import build_module
+from bertfeat.training.callbacks import (
+    CallbackParamsMixin,
+    EarlyStopping,
+    EpochScoring,
+    History,
+    ProgressBar,
+    named_callbacks,
+)
 
 
-class FineTuneBase(ExportMixin, BaseEstimator):
+class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
     """Shared machinery; use :class:`FineTuneClassifier` or :class:`FineTuneRegressor`.
 
     Subclasses define ``_METRICS`` (allowed ``early_stopping_metric`` values, with
@@ -75,57 +89,32 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         self.callbacks = callbacks
 
     # -- parameters ----------------------------------------------------------------
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike, None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "gradient_accumulation_steps": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 2, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping_metric": [StrOptions({"loss"})],  # each subclass lists its metrics
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "device": [str],
+        "dtype": [StrOptions(set(DTYPES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
+    }
+
     def _check_params(self) -> None:
-        """Every parameter that can be checked without the model, in one place."""
-        from bertfeat._device import DTYPES
-
-        def fail(name, expected):
-            raise ValueError(f"{name}={getattr(self, name)!r} is not valid; expected {expected}")
-
-        def choice(name, allowed):
-            if getattr(self, name) not in allowed:
-                fail(name, "one of " + ", ".join(map(repr, allowed)))
-
-        def integer(name, low, allow_none=False):
-            value = getattr(self, name)
-            if allow_none and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-                fail(name, f"an integer >= {low}" + (" or None" if allow_none else ""))
-
-        def real(name, low, high, low_open=False, high_open=False, allow_none=False):
-            value = getattr(self, name)
-            if allow_none and value is None:
-                return
-            ok = isinstance(value, Real) and not isinstance(value, bool) and not np.isnan(value)
-            ok = ok and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-            if not ok:
-                span = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-                fail(name, f"a number in {span}" + (" or None" if allow_none else ""))
-
-        if self.model is not None and not isinstance(self.model, (str, os.PathLike)):
-            raise TypeError(f"model must be a folder path, a Hub id or None; got {type(self.model).__name__}")
-        integer("max_epochs", 1)
-        integer("batch_size", 1)
-        integer("gradient_accumulation_steps", 1)
-        integer("max_length", 2, allow_none=True)
-        integer("patience", 1, allow_none=True)
-        if not isinstance(self.verbose, bool):  # True / False read as 1 / 0
-            integer("verbose", 0)
-        real("learning_rate", 0, np.inf, low_open=True, high_open=True)
-        real("weight_decay", 0, np.inf, high_open=True)
-        real("warmup_ratio", 0, 1, high_open=True)
-        real("max_grad_norm", 0, np.inf, low_open=True, high_open=True, allow_none=True)
-        real("validation_fraction", 0, 1, low_open=True, high_open=True, allow_none=True)
-        choice("early_stopping_metric", tuple(self._METRICS))
-        choice("pooling", POOLINGS)
-        choice("dtype", DTYPES)
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0'; got {type(self.device).__name__}")
-        check_random_state(self.random_state)  # None, an int or a RandomState
-        callbacks = self.callbacks if self.callbacks is not None else []
-        if not isinstance(callbacks, (list, tuple)) or not all(_is_callback(cb) for cb in callbacks):
-            raise TypeError("callbacks must be None or a list of Callback objects (bertfeat.finetune.Callback)")
+        """Every parameter that can be checked without the model: the declared
+        constraints, then the callbacks' names and types."""
+        validate_params(self)
+        named_callbacks(self.callbacks)
 
     # -- fit -------------------------------------------------------------------------
     def fit(self, X, y):
@@ -143,11 +132,10 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         -------
         self
         """
-        import torch
+        import torch  # torch and the loop are heavy: imported when training starts
 
-        from bertfeat._batching import tokenize
-        from bertfeat._device import resolve_device, resolve_dtype
-        from bertfeat.finetune.loop import LoopConfig, Split, fit_loop, make_optimizer, steps_per_epoch
+        from bertfeat.training.data import TokenData
+        from bertfeat.training.loop import LoopConfig, fit_loop, make_optimizer, steps_per_epoch
 
         self._check_params()
         inputs = check_texts(X)
@@ -166,21 +154,25 @@ class FineTuneBase(ExportMixin, BaseEstimator):
             self._check_model_params(info, tokenizer, inputs.is_pair)
             tokenized = tokenize(tokenizer, inputs.items, inputs.is_pair, self.max_length_, "head", 0, info["token_types"])
             target_tensor = torch.from_numpy(targets)
-            train = Split.take(tokenized, target_tensor, train_index)
-            valid = Split.take(tokenized, target_tensor, valid_index) if len(valid_index) else None
-            module.to(device)
             runtime = self._runtime(tokenizer, device, runtime_dtype)
+            generator = torch.Generator().manual_seed(seed)
+            train = TokenData.take(tokenized, target_tensor, train_index, runtime, generator)
+            valid = TokenData.take(tokenized, target_tensor, valid_index, runtime) if len(valid_index) else None
+            module.to(device)
             config = LoopConfig(
-                int(self.max_epochs), int(self.batch_size), int(self.gradient_accumulation_steps),
-                None if self.max_grad_norm is None else float(self.max_grad_norm), runtime,
+                max_epochs=int(self.max_epochs),
+                batch_size=int(self.batch_size),
+                device=device,
+                dtype=runtime_dtype,
+                accumulation=int(self.gradient_accumulation_steps),
+                max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm),
             )
-            steps = steps_per_epoch(len(train), config.batch_size, config.accumulation) * config.max_epochs
+            steps = steps_per_epoch(train.n_batches(config.batch_size), config.accumulation) * config.max_epochs
             optimizer, scheduler = make_optimizer(
                 module, float(self.learning_rate), float(self.weight_decay), steps, float(self.warmup_ratio)
             )
             callbacks, history = self._make_callbacks(valid is not None)
-            generator = torch.Generator().manual_seed(seed)
-            state = fit_loop(module, train, valid, self._loss(targets[train_index]), config, optimizer, scheduler, callbacks, generator)
+            state = fit_loop(module, train, valid, self._loss(targets[train_index]), config, optimizer, scheduler, callbacks)
         self._module, self._tokenizer, self._info = module, tokenizer, info
         self.model_path_ = str(folder)
         self.n_features_in_ = inputs.n_features
@@ -200,8 +192,6 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         everything = np.arange(n)
         if self.validation_fraction is None:
             return everything, everything[:0]
-        from sklearn.model_selection import train_test_split
-
         try:
             train, valid = train_test_split(
                 everything, test_size=self.validation_fraction, random_state=seed, stratify=self._stratify(targets)
@@ -215,15 +205,12 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
     def _check_model_params(self, info: dict, tokenizer, is_pair: bool) -> None:
         """Checks that need the model: maximum length, pooler."""
-        from bertfeat._batching import resolve_max_length
-
         if self.pooling == "pooler" and not info["has_pooler"]:
             raise ValueError("pooling='pooler' but this model has no pooler; use 'cls', 'mean' or 'max'")
         self.max_length_, _ = resolve_max_length(self.max_length, info["max_length"], tokenizer, is_pair)
 
     def _make_callbacks(self, validating: bool):
-        from bertfeat.finetune.callbacks import EarlyStopping, EpochScoring, History, ProgressBar
-
+        """The built-in callbacks (from the parameters), then the user's, in their order."""
         callbacks = [EpochScoring(name, fn) for name, fn in self._scorers().items()] if validating else []
         if validating and self.patience is not None:
             metric = self.early_stopping_metric
@@ -232,12 +219,11 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         callbacks.append(history)
         if self.verbose:
             callbacks.append(ProgressBar())
-        return callbacks + list(self.callbacks or []), history
+        return callbacks + [callback for _, callback in named_callbacks(self.callbacks)], history
 
     @staticmethod
     def _runtime(tokenizer, device, dtype):
-        from bertfeat._encode import batch_defaults
-        from bertfeat.finetune.loop import Runtime
+        from bertfeat.training.data import Runtime
 
         batch, budget = batch_defaults(device)
         return Runtime(device, dtype, tokenizer.pad_token_id or 0, batch, budget)
@@ -245,8 +231,6 @@ class FineTuneBase(ExportMixin, BaseEstimator):
     # -- inference -------------------------------------------------------------------
     def _ready(self):
         """The fitted module on ``device`` in eval mode, and how to run it."""
-        from bertfeat._device import resolve_device, resolve_dtype
-
         check_is_fitted(self, "n_features_in_")
         device = resolve_device(self.device)
         module = self._module.to(device).eval()
@@ -259,8 +243,7 @@ class FineTuneBase(ExportMixin, BaseEstimator):
 
     def _logits(self, X) -> np.ndarray:
         """Raw head outputs, float32 ``(n_samples, num_labels)``."""
-        from bertfeat._batching import tokenize
-        from bertfeat.finetune.loop import predict_logits
+        from bertfeat.training.data import predict_logits
 
         module, runtime = self._ready()
         inputs = self._inputs(X)
@@ -275,8 +258,6 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         ``pooling`` picks how token states become one vector (mean by default), as in
         :class:`bertfeat.BertVectorizer`; feed them to any other model.
         """
-        from bertfeat._encode import EncodeOptions, encode_stream
-
         module, runtime = self._ready()
         inputs = self._inputs(X)
         out = np.empty((len(inputs), self.n_features_out_), dtype=np.float32)
@@ -299,8 +280,3 @@ class FineTuneBase(ExportMixin, BaseEstimator):
         tags.non_deterministic = self.device != "cpu"
         return tags
 
-
-def _is_callback(obj) -> bool:
-    from bertfeat.finetune.callbacks import Callback
-
-    return isinstance(obj, Callback)

@@ -6,6 +6,10 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
 
 from bertfeat._inputs import check_classification_y
 from bertfeat.finetune.base import FineTuneBase
@@ -73,8 +77,11 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
         order: with an int, CPU training is deterministic.
     verbose : int, default=1
         0 is silent; 1 shows a progress bar per epoch and one line of metrics per epoch.
-    callbacks : list of Callback or None, default=None
-        Extra :class:`bertfeat.finetune.Callback` objects, called after the built-in ones.
+    callbacks : list of (str, Callback) pairs or Callback, or None, default=None
+        Extra :class:`bertfeat.training.Callback` objects, called after the built-in
+        ones; a bare callback is named after its class. Their parameters are this
+        estimator's ``callbacks__<name>__<param>`` (``get_params``, ``set_params``,
+        grid search), as in skorch.
 
     Attributes
     ----------
@@ -111,6 +118,11 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
 
     _METRICS = {"loss": True, "accuracy": False, "f1_macro": False}
     _PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
+    _parameter_constraints = {
+        **FineTuneBase._parameter_constraints,
+        "early_stopping_metric": [StrOptions(set(_METRICS))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def __init__(
         self,
@@ -159,10 +171,8 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
 
     def _check_params(self) -> None:
         super()._check_params()
-        weights = self.class_weight
-        if weights is None or weights == "balanced":
-            return
-        if not isinstance(weights, dict) or not all(
+        weights = self.class_weight  # a dict's values: beyond what constraints express
+        if isinstance(weights, dict) and not all(
             isinstance(w, Real) and not isinstance(w, bool) and w > 0 for w in weights.values()
         ):
             raise ValueError(
@@ -173,8 +183,6 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
     # -- targets -------------------------------------------------------------------
     def _prepare_targets(self, y, n_rows: int):
         """Codes (or the indicator matrix) to train on, and the head's label names."""
-        from sklearn.utils.multiclass import type_of_target
-
         self.__dict__.pop("multilabel_", None)
         if y is not None and np.ndim(y) == 2 and np.shape(y)[1] > 1 and type_of_target(y) == "multilabel-indicator":
             y = np.asarray(y)
@@ -209,8 +217,6 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
             return F.binary_cross_entropy_with_logits
         weight = None
         if self.class_weight is not None:
-            from sklearn.utils.class_weight import compute_class_weight
-
             codes = np.arange(len(self.classes_))
             weights = self.class_weight
             if isinstance(weights, dict):
@@ -226,8 +232,6 @@ class FineTuneClassifier(ClassifierMixin, FineTuneBase):
         return loss
 
     def _scorers(self) -> dict:
-        from sklearn.metrics import accuracy_score, f1_score
-
         def decide(logits):
             return (logits > 0).int().numpy() if self.multilabel_ else logits.argmax(1).numpy()
 

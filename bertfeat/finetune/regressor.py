@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
 
 from bertfeat.finetune.base import FineTuneBase
 
@@ -25,6 +27,10 @@ class FineTuneRegressor(RegressorMixin, FineTuneBase):
 
     _METRICS = {"loss": True, "r2": False}
     _PROBLEM_TYPES = ("regression",)
+    _parameter_constraints = {
+        **FineTuneBase._parameter_constraints,
+        "early_stopping_metric": [StrOptions(set(_METRICS))],
+    }
 
     # -- targets -------------------------------------------------------------------
     def _prepare_targets(self, y, n_rows: int):
@@ -61,8 +67,6 @@ class FineTuneRegressor(RegressorMixin, FineTuneBase):
         return F.mse_loss
 
     def _scorers(self) -> dict:
-        from sklearn.metrics import r2_score
-
         return {"r2": lambda outputs, y: r2_score(y.numpy(), outputs.numpy())}
 
     def _target_meta(self) -> dict:

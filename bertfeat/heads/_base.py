@@ -1,7 +1,10 @@
-"""What both heads share: the network, parameter checks, the epoch loop, pickling.
+"""What both heads share: the network, parameter checks, training, pickling.
 
-Subclasses only say how targets are checked and encoded (``_targets``), which loss
-is used (``_loss_fn``) and how the network's output is read back.
+Training runs on the package's one loop (:mod:`bertfeat.training`), as fine-tuning
+does: a float matrix as :class:`~bertfeat.training.data.ArrayData`, early stopping and
+the history as callbacks. Subclasses only say how targets are checked and encoded
+(``_targets``), which loss is used (``_loss_fn``) and how the network's output is read
+back.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from bertfeat._device import resolve_device
+from bertfeat._params import validate_params
+from bertfeat.training.callbacks import CallbackParamsMixin, EarlyStopping, History, PrintLog, named_callbacks
+from bertfeat.training.data import ArrayData, predict_array
+from bertfeat.training.loop import LoopConfig, fit_loop
 
 _ACTIVATIONS = {"relu": nn.functional.relu, "gelu": nn.functional.gelu, "tanh": torch.tanh}
 
@@ -67,8 +74,8 @@ def _to_cpu(obj):
     return obj
 
 
-class _MLPHead(BaseEstimator):
-    """Parameters, network, training loop and pickling shared by both heads."""
+class _MLPHead(CallbackParamsMixin, BaseEstimator):
+    """Parameters, network, training and pickling shared by both heads."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -84,10 +91,12 @@ class _MLPHead(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
     }
 
     def __init__(
         self,
+        *,
         hidden_layer_sizes=(256,),
         activation="relu",
         dropout=0.1,
@@ -101,6 +110,7 @@ class _MLPHead(BaseEstimator):
         random_state=None,
         device="auto",
         verbose=0,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -115,19 +125,22 @@ class _MLPHead(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # -- subclass hooks ---------------------------------------------------------------
     def _targets(self, y, *, reset: bool, classes=None) -> torch.Tensor:
         """Check ``y``, set the target attributes when ``reset``; return encoded targets."""
         raise NotImplementedError
 
-    def _loss_fn(self, y: torch.Tensor, incremental: bool) -> nn.Module:
+    def _loss_fn(self, y: torch.Tensor, incremental: bool):
+        """``loss(outputs, targets)`` on whatever device the outputs are."""
         raise NotImplementedError
 
     # -- checks -----------------------------------------------------------------------
     def _check_params(self) -> tuple[tuple[int, ...], torch.device]:
         """All parameter checks, once per ``fit``/``partial_fit`` call."""
-        self._validate_params()
+        validate_params(self)
+        named_callbacks(self.callbacks)
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not all(isinstance(s, Integral) and s > 0 for s in sizes):
@@ -145,7 +158,7 @@ class _MLPHead(BaseEstimator):
         first = not (incremental and hasattr(self, "module_"))
         X, y = self._validate(X, y, reset=first)
         y = self._targets(y, reset=first, classes=classes)
-        loss_fn = self._loss_fn(y, incremental).to(device)
+        loss_fn = self._loss_fn(y, incremental)
         X = torch.tensor(X, dtype=torch.float32)
         if first:
             self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -161,44 +174,45 @@ class _MLPHead(BaseEstimator):
             optimizer.load_state_dict(self._optimizer_state)
         for group in optimizer.param_groups:
             group.update(lr=float(self.learning_rate), weight_decay=float(self.weight_decay))
-        if incremental:
-            self._epoch(module, optimizer, loss_fn, X, y, device)
-        else:
-            self._train(module, optimizer, loss_fn, X, y, device)
+        self._train(module, optimizer, loss_fn, X, y, device, incremental)
         self._optimizer_state = optimizer.state_dict()
         return self
 
-    def _train(self, module, optimizer, loss_fn, X, y, device) -> None:
-        """Up to ``max_epochs`` epochs; with early stopping, keep the best weights."""
-        if self.early_stopping:
-            train, val = self._split(y.numpy())
-            X, X_val, y, y_val = X[train], X[val], y[train], y[val]
-        best, best_state, waited = np.inf, None, 0
-        for _ in range(self.max_epochs):
-            self._epoch(module, optimizer, loss_fn, X, y, device)
-            if not self.early_stopping:
-                continue
-            val_loss = self._evaluate(module, loss_fn, X_val, y_val, device)
-            self.validation_loss_curve_.append(val_loss)
-            if self.verbose:
-                print(f"  validation loss {val_loss:.5f}")
-            if val_loss < best:
-                best, waited = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
+    def _train(self, module, optimizer, loss_fn, X, y, device, incremental: bool) -> None:
+        """``fit``: up to ``max_epochs`` epochs, with early stopping on held-out rows (the
+        best weights restored); ``partial_fit``: one epoch. Epoch ``n`` (counted over the
+        estimator's life) shuffles and draws dropout with ``seed + n``."""
+        seed = self._seed + self.n_iter_
+        eval_batch = max(int(self.batch_size), 1024)
+        valid = stopper = None
+        if self.early_stopping and not incremental:
+            train_rows, valid_rows = (torch.as_tensor(rows) for rows in self._split(y.numpy()))
+            train = ArrayData(X[train_rows], y[train_rows], seed, device, eval_batch)
+            valid = ArrayData(X[valid_rows], y[valid_rows], seed, device, eval_batch)
+            stopper = EarlyStopping("valid_loss", int(self.patience), lower_is_better=True)
         else:
-            if self.early_stopping:
-                warnings.warn(
-                    f"{type(self).__name__}: max_epochs={self.max_epochs} reached before "
-                    f"early stopping (patience={self.patience}); consider more epochs.",
-                    ConvergenceWarning,
-                )
-        if best_state is not None:
-            module.load_state_dict(best_state)
-            self.best_validation_loss_ = float(best)
+            train = ArrayData(X, y, seed, device, eval_batch)
+        history = History()
+        callbacks = [c for c in (stopper, history) if c is not None]
+        if self.verbose:
+            callbacks.append(PrintLog())
+        callbacks += [callback for _, callback in named_callbacks(self.callbacks)]
+        epochs = 1 if incremental else int(self.max_epochs)
+        config = LoopConfig(max_epochs=epochs, batch_size=int(self.batch_size), device=device)
+        state = fit_loop(module, train, valid, loss_fn, config, optimizer, None, callbacks)
+        self.n_iter_ += len(history.rows)
+        self.loss_curve_ += [row["train_loss"] for row in history.rows]
+        if valid is None:
+            return
+        self.validation_loss_curve_ += [row["valid_loss"] for row in history.rows]
+        if stopper.best_epoch:
+            self.best_validation_loss_ = float(stopper.best_score)
+        if not state.stop:
+            warnings.warn(
+                f"{type(self).__name__}: max_epochs={self.max_epochs} reached before "
+                f"early stopping (patience={self.patience}); consider more epochs.",
+                ConvergenceWarning,
+            )
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Held-out rows for early stopping: stratified when every class allows it."""
@@ -218,41 +232,14 @@ class _MLPHead(BaseEstimator):
             n_val = min(max(1, round(self.validation_fraction * n)), n - 1)
             return train_test_split(rows, test_size=n_val, random_state=self._seed)
 
-    def _epoch(self, module, optimizer, loss_fn, X, y, device) -> None:
-        """One shuffled pass over ``(X, y)``; appends the mean training loss."""
-        seed = self._seed + self.n_iter_
-        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
-        generator = torch.Generator(device=device).manual_seed(seed)
-        module.train()
-        total = torch.zeros((), device=device)
-        for batch in order.split(self.batch_size):
-            xb, yb = X[batch].to(device), y[batch].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(xb, generator), yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(batch)
-        self.n_iter_ += 1
-        self.loss_curve_.append(total.item() / len(X))
-        if self.verbose:
-            print(f"epoch {self.n_iter_}: training loss {self.loss_curve_[-1]:.5f}")
-
-    def _evaluate(self, module, loss_fn, X, y, device) -> float:
-        return loss_fn(self._forward(X, module, device), y.to(device)).item()
-
     # -- prediction -------------------------------------------------------------------
-    def _forward(self, X: torch.Tensor, module: nn.Module, device: torch.device) -> torch.Tensor:
-        module.eval()
-        with torch.inference_mode():
-            return torch.cat([module(xb.to(device)) for xb in X.split(max(self.batch_size, 1024))])
-
     def _raw_output(self, X) -> np.ndarray:
         """The network's output on ``X`` (logits, or standardised predictions)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32)
         device = resolve_device(self.device)
         module = self.module_.to(device)
-        return self._forward(torch.tensor(X), module, device).float().cpu().numpy()
+        return predict_array(module, torch.tensor(X), device, max(self.batch_size, 1024)).float().cpu().numpy()
 
     # -- pickling ---------------------------------------------------------------------
     def __getstate__(self):
@@ -319,6 +306,11 @@ _PARAMETERS = """
         a CPU-only machine after unpickling.
     verbose : int, default=0
         Print the training (and validation) loss of each epoch when > 0.
+    callbacks : list of (str, Callback) pairs or Callback, or None, default=None
+        Extra :class:`bertfeat.training.Callback` objects, run by the training loop
+        after the built-in early stopping and history; a bare callback is named after
+        its class. Their parameters are this estimator's ``callbacks__<name>__<param>``
+        (``get_params``, ``set_params``, grid search), as in skorch.
 
     Attributes
     ----------

@@ -9,7 +9,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from torch import nn
+from torch.nn import functional as F
 
 from bertfeat.heads._base import _MLPHead, _parameters_doc
 
@@ -24,6 +24,7 @@ class MLPHeadClassifier(ClassifierMixin, _MLPHead):
 
     def __init__(
         self,
+        *,
         hidden_layer_sizes=(256,),
         activation="relu",
         dropout=0.1,
@@ -38,13 +39,14 @@ class MLPHeadClassifier(ClassifierMixin, _MLPHead):
         random_state=None,
         device="auto",
         verbose=0,
+        callbacks=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, dropout=dropout,
             learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
             max_epochs=max_epochs, early_stopping=early_stopping,
             validation_fraction=validation_fraction, patience=patience,
-            random_state=random_state, device=device, verbose=verbose,
+            random_state=random_state, device=device, verbose=verbose, callbacks=callbacks,
         )  # fmt: skip
         self.class_weight = class_weight
 
@@ -84,15 +86,19 @@ class MLPHeadClassifier(ClassifierMixin, _MLPHead):
 
     def _loss_fn(self, y, incremental):
         if self.class_weight is None:
-            return nn.CrossEntropyLoss()
+            return F.cross_entropy
         if incremental and self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' needs the whole training set, which partial_fit does "
                 "not see; pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
             )
         labels = self.classes_[y.numpy()]
-        weight = compute_class_weight(self.class_weight, classes=self.classes_, y=labels)
-        return nn.CrossEntropyLoss(weight=torch.tensor(weight, dtype=torch.float32))
+        weight = torch.tensor(compute_class_weight(self.class_weight, classes=self.classes_, y=labels), dtype=torch.float32)
+
+        def weighted(logits, targets):
+            return F.cross_entropy(logits, targets, weight=weight.to(logits.device))
+
+        return weighted
 
     def decision_function(self, X):
         """Logits, shape (n_samples, n_classes); for 2 classes, the positive log-odds."""

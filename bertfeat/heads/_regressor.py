@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from torch import nn
+from torch.nn import functional as F
 
 from bertfeat.heads._base import _MLPHead, _parameters_doc
 
@@ -33,7 +33,7 @@ class MLPHeadRegressor(RegressorMixin, _MLPHead):
         return torch.tensor((y - self._y_mean) / self._y_scale, dtype=torch.float32)
 
     def _loss_fn(self, y, incremental):
-        return nn.MSELoss()
+        return F.mse_loss
 
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""

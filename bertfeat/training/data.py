@@ -1,0 +1,156 @@
+"""Training data for :func:`bertfeat.training.loop.fit_loop`: each kind knows its batch
+order and its forward pass.
+
+- :class:`TokenData`: tokenized texts for the fine-tuned transformers. Batches use
+  dynamic padding (each batch padded to its own longest row); rows are grouped by
+  length inside shuffled groups of ``GROUP_BATCHES`` batches (little padding, yet
+  different batches each epoch), and the batch order is shuffled, all from one seeded
+  ``torch.Generator``.
+- :class:`ArrayData`: a float matrix for the MLP heads. Each epoch is a fresh
+  permutation seeded by ``seed + epoch - 1``; dropout masks come from a generator
+  seeded the same way, so torch's global random state is never read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bertfeat._batching import Tokenized, collate, plan_batches
+from bertfeat.training.loop import autocast
+
+GROUP_BATCHES = 50  # rows are length-sorted within random groups of this many batches
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a transformer's forward passes run (training and inference alike)."""
+
+    device: torch.device
+    dtype: torch.dtype  # autocast dtype; float32 means no autocast
+    pad_id: int
+    eval_batch_size: int
+    eval_token_budget: int
+
+
+# -- token rows ------------------------------------------------------------------------
+def count_batches(n_rows: int, batch_size: int) -> int:
+    """Batches per epoch of :func:`grouped_batches` (the same every epoch)."""
+    group = batch_size * GROUP_BATCHES
+    full, rest = divmod(n_rows, group)
+    return full * GROUP_BATCHES + math.ceil(rest / batch_size)
+
+
+def grouped_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """One epoch's batches: similar lengths together, random groups, random order."""
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    group = batch_size * GROUP_BATCHES
+    batches = []
+    for start in range(0, len(order), group):
+        rows = order[start : start + group]
+        # A budget of batch_size x longest keeps every batch at batch_size rows.
+        budget = batch_size * int(lengths[rows].max())
+        batches.extend(rows[b] for b in plan_batches(lengths[rows], batch_size, budget))
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
+def _to_device(arrays: dict, device) -> dict:
+    return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
+
+
+def predict_logits(module, tokenized: Tokenized, runtime: Runtime) -> torch.Tensor:
+    """float32 logits on the CPU, in input order (eval mode, no gradients)."""
+    module.eval()
+    n = len(tokenized.input_ids)
+    out = None
+    with torch.inference_mode(), autocast(runtime.device, runtime.dtype):
+        for index in plan_batches(tokenized.lengths, runtime.eval_batch_size, runtime.eval_token_budget):
+            logits = module(**_to_device(collate(tokenized, index, runtime.pad_id), runtime.device)).logits
+            if out is None:
+                out = torch.empty((n, logits.shape[1]), dtype=torch.float32)
+            out[torch.from_numpy(index)] = logits.float().cpu()
+    return out if out is not None else torch.empty((0, module.config.num_labels))
+
+
+@dataclass
+class TokenData:
+    """Tokenized rows and their targets (a tensor on the CPU), for a transformer with a head.
+
+    ``generator`` orders the training batches (one generator across all epochs); it is
+    not needed for validation data.
+    """
+
+    tokenized: Tokenized
+    targets: torch.Tensor
+    runtime: Runtime
+    generator: torch.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.tokenized.input_ids)
+
+    @classmethod
+    def take(cls, tokenized: Tokenized, targets: torch.Tensor, index: np.ndarray, runtime: Runtime, generator=None):
+        """The rows ``index`` of ``tokenized`` and ``targets``."""
+        types = tokenized.token_type_ids
+        part = Tokenized(
+            [tokenized.input_ids[i] for i in index],
+            None if types is None else [types[i] for i in index],
+            np.arange(len(index), dtype=np.int64),
+        )
+        return cls(part, targets[torch.from_numpy(np.asarray(index, dtype=np.int64))], runtime, generator)
+
+    def n_batches(self, batch_size: int) -> int:
+        return count_batches(len(self), batch_size)
+
+    def epoch_batches(self, epoch: int, batch_size: int) -> list[np.ndarray]:
+        return grouped_batches(self.tokenized.lengths, batch_size, self.generator)
+
+    def forward(self, module, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        return module(**_to_device(collate(self.tokenized, index, self.runtime.pad_id), device)).logits
+
+    def predict(self, module) -> torch.Tensor:
+        return predict_logits(module, self.tokenized, self.runtime)
+
+
+# -- a float matrix ----------------------------------------------------------------------
+@dataclass
+class ArrayData:
+    """A float32 matrix ``X`` and its targets, for a module called as ``module(x, generator)``."""
+
+    X: torch.Tensor
+    targets: torch.Tensor
+    seed: int  # epoch e shuffles (and draws dropout masks) with seed + e - 1
+    device: torch.device
+    eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        self._dropout = None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)
+
+    def epoch_batches(self, epoch: int, batch_size: int) -> list[torch.Tensor]:
+        seed = self.seed + epoch - 1
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        self._dropout = torch.Generator(device=self.device).manual_seed(seed)
+        return list(order.split(batch_size))
+
+    def forward(self, module, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return module(self.X[index].to(device), self._dropout)
+
+    def predict(self, module) -> torch.Tensor:
+        return predict_array(module, self.X, self.device, self.eval_batch_size).float().cpu()
+
+
+def predict_array(module, X: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
+    """The module's output on every row of ``X`` (eval mode, no gradients), on ``device``."""
+    module.eval()
+    with torch.inference_mode():
+        return torch.cat([module(xb.to(device)) for xb in X.split(batch_size)])
