@@ -13,12 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
 from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
+from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
 FAST_MODES = (None, "int8", "bf16", "onnx", "onnx-int8")
 
 
-class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Vectors of texts or sentence pairs from a BERT-family encoder.
 
     Parameters
@@ -214,8 +215,12 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # -- model ---------------------------------------------------------------------
     def _model_source(self):
-        """Where the weights come from: files restored from the pickle, else ``model``."""
-        return getattr(self, "_restored_dir", None) or self.model
+        """Where the weights come from: files restored from a pickle or a saved folder
+        while ``model`` is still the one they were restored for, else ``model``."""
+        restored = getattr(self, "_restored_dir", None)
+        if restored is not None and self.model == getattr(self, "_restored_for", self.model):
+            return restored
+        return self.model
 
     def _load(self):
         """The loaded model, checked against the fingerprint seen at fit."""
@@ -406,21 +411,49 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        for name in ("_loaded", "_options", "_vector_cache"):
-            state.pop(name, None)
-        if self.store_weights and "model_fingerprint_" in state:
-            from bertfeat._models import read_model_files
+    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
+    _FITTED_STATE = ("n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_")
 
-            state["_model_files"] = read_model_files(Path(self.model_path_))
-        state.pop("_restored_dir", None)
+    def _persist_state(self, store=PickleStore) -> dict:
+        """Parameters, the fitted form and the model's fingerprint; the model files too
+        when the store embeds them (``store_weights=True`` by default)."""
+        state = sklearn_state(self, (), store)
+        state["fitted"] = {k: v for k, v in state["fitted"].items() if k in self._FITTED_STATE or k.startswith("_")}
+        if "model_fingerprint_" in vars(self) and store.embed(self.store_weights):
+            from bertfeat._models import resolve_model_path
+
+            ref = store.put(resolve_model_path(self._model_source()))
+            if ref["fingerprint"] != self.model_fingerprint_:
+                raise ValueError(
+                    f"the model files at {self.model_path_!r} changed since the vectorizer was fitted "
+                    f"(expected fingerprint {self.model_fingerprint_[:16]}...); refit before saving"
+                )
+            state["model_files"] = ref
         return state
 
-    def __setstate__(self, state):
-        files = state.pop("_model_files", None)
-        super().__setstate__(state)
-        if files is not None:
-            from bertfeat._models import restore_model_files
+    @classmethod
+    def _from_persist_state(cls, state: dict, store=PickleStore):
+        fitted = dict(state.get("fitted", {}))
+        unknown = sorted(k for k in fitted if k not in cls._FITTED_STATE and not k.startswith("_"))
+        if unknown:
+            raise ValueError(f"BertVectorizer: refusing to set attribute(s) {unknown} (not fitted attributes)")
+        saved_model = state.get("params", {}).get("model")
+        vec = sklearn_from_state(cls, {**state, "fitted": fitted}, (), store)
+        ref = state.get("model_files")
+        if ref is not None:
+            with store.open(ref, lasting=True) as folder:
+                if ref.get("fingerprint") != vec.model_fingerprint_:
+                    raise ValueError("BertVectorizer: the embedded model files are not the ones it was fitted on")
+                vec._restored_dir, vec._restored_for = str(folder), saved_model
+                vec.model_path_ = str(folder)
+        if not store.trusted and "model_fingerprint_" in vars(vec):
+            if ref is None and saved_model is not None and "model" not in store.overrides:
+                raise ValueError(
+                    f"refusing to read the model at {saved_model!r}, named by the saved folder: model files "
+                    "come only from inside the folder or from a folder you name. Pass "
+                    f"persist.load(folder, model={saved_model!r}) if you trust that location, or save with "
+                    "include_model=True"
+                )
+            vec._check_fingerprint_if_cold()
+        return vec
 
-            self._restored_dir = str(restore_model_files(files, self.model_fingerprint_))
