@@ -20,12 +20,13 @@ from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
 from bertfeat._store import fingerprint, load_model, read_model_files, resolve_model_path, restore_model_files
+from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
 FAST_MODES = (None,) + tuple(m for m in MODES if m != "auto")
 
 
-class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Vectors of texts or sentence pairs from a BERT-family encoder.
 
     Parameters
@@ -213,16 +214,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return restored
         return self.model
 
-    def _files_folder(self) -> str:
-        """The folder holding the files this vectorizer was fitted on."""
-        restored = getattr(self, "_restored_dir", None)
-        return restored if restored is not None and self._model_source() == restored else self.model_path_
-
-    def _use_restored_files(self, folder) -> None:
-        """Read the weights from ``folder`` (restored model files) for the current ``model``."""
-        self._restored_dir = str(folder)
-        self._restored_for = self.model
-
     def _load(self):
         """The loaded model, checked against the fingerprint seen at fit."""
         loaded = getattr(self, "_loaded", None)
@@ -406,21 +397,49 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache"):
-            state.pop(name, None)
-        if self.store_weights and "model_fingerprint_" in state:
-            state["_model_files"] = read_model_files(Path(self._files_folder()))
-        state.pop("_restored_dir", None)
-        state.pop("_restored_for", None)
+    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
+    _FITTED_STATE = ("n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_")
+
+    def _persist_state(self, store=PickleStore) -> dict:
+        """Parameters, the fitted form and the model's fingerprint; the model files too
+        when the store embeds them (``store_weights=True`` by default)."""
+        state = sklearn_state(self, (), store)
+        state["fitted"] = {k: v for k, v in state["fitted"].items() if k in self._FITTED_STATE or k.startswith("_")}
+        if "model_fingerprint_" in vars(self) and store.embed(self.store_weights):
+            ref = store.put(resolve_model_path(self._model_source()))
+            if ref["fingerprint"] != self.model_fingerprint_:
+                raise ValueError(
+                    f"the model files at {self.model_path_!r} changed since the vectorizer was fitted "
+                    f"(expected fingerprint {self.model_fingerprint_[:16]}...); refit before saving"
+                )
+            state["model_files"] = ref
         return state
 
-    def __setstate__(self, state):
-        files = state.pop("_model_files", None)
-        super().__setstate__(state)
-        if files is not None:
-            self._use_restored_files(restore_model_files(files, self.model_fingerprint_))
+    @classmethod
+    def _from_persist_state(cls, state: dict, store=PickleStore):
+        fitted = dict(state.get("fitted", {}))
+        unknown = sorted(k for k in fitted if k not in cls._FITTED_STATE and not k.startswith("_"))
+        if unknown:
+            raise ValueError(f"BertVectorizer: refusing to set attribute(s) {unknown} (not fitted attributes)")
+        saved_model = state.get("params", {}).get("model")
+        vec = sklearn_from_state(cls, {**state, "fitted": fitted}, (), store)
+        ref = state.get("model_files")
+        if ref is not None:
+            with store.open(ref, lasting=True) as folder:
+                if ref.get("fingerprint") != vec.model_fingerprint_:
+                    raise ValueError("BertVectorizer: the embedded model files are not the ones it was fitted on")
+                vec._restored_dir, vec._restored_for = str(folder), saved_model
+                vec.model_path_ = str(folder)
+        if not store.trusted and "model_fingerprint_" in vars(vec):
+            if ref is None and saved_model is not None and "model" not in store.overrides:
+                raise ValueError(
+                    f"refusing to read the model at {saved_model!r}, named by the saved folder: model files "
+                    "come only from inside the folder or from a folder you name. Pass "
+                    f"persist.load(folder, model={saved_model!r}) if you trust that location, or save with "
+                    "include_model=True"
+                )
+            vec._check_fingerprint_if_cold()
+        return vec
 
 
 def _same_model(a, b) -> bool:

@@ -87,7 +87,7 @@ def fitted(model_copy):
 def test_round_trip_gives_identical_outputs(model_copy, tmp_path, head, y):
     pipe = make_pipeline(BertVectorizer(model=str(model_copy), progress=False), StandardScaler(), head).fit(TEXTS, y)
     persist.save(pipe, tmp_path / "saved")
-    back = persist.load(tmp_path / "saved")
+    back = persist.load(tmp_path / "saved", model=str(model_copy))  # saved by reference: the caller names it
     assert [type(s) for _, s in back.steps] == [type(s) for _, s in pipe.steps]
     assert back.get_params(deep=True).keys() == pipe.get_params(deep=True).keys()
     assert_same_outputs(back, pipe)
@@ -118,7 +118,7 @@ LOAD_IN_FRESH_PROCESS = textwrap.dedent(
     pickle.load = pickle.loads = joblib.load = torch.load = refuse
     sys.addaudithook(audit)
     from bertfeat import persist
-    pipe = persist.load(sys.argv[1])
+    pipe = persist.load(sys.argv[1], **({"model": sys.argv[3]} if len(sys.argv) > 3 else {}))
     np.save(sys.argv[2], pipe.predict_proba(["an unseen text", "good film", "bad book", ""]))
     """
 )
@@ -133,7 +133,8 @@ def test_loads_in_a_fresh_process_without_unpickling_anything(fitted, model_copy
     try:
         env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
         result = subprocess.run(
-            [sys.executable, "-c", LOAD_IN_FRESH_PROCESS, str(tmp_path / "saved"), str(tmp_path / "p.npy")],
+            [sys.executable, "-c", LOAD_IN_FRESH_PROCESS, str(tmp_path / "saved"), str(tmp_path / "p.npy")]
+            + ([] if include_model else [str(model_copy)]),
             env=env,
             capture_output=True,
             text=True,
@@ -164,7 +165,7 @@ def test_bare_vectorizer_and_pandas_output_round_trip(model_copy, tmp_path):
     vec = BertVectorizer(model=str(model_copy), pooling="cls", layers=[-2, -1], layer_agg="concat", normalize=True)
     vec.fit(pd.DataFrame({"review": TEXTS})).set_output(transform="pandas")
     persist.save(vec, tmp_path / "saved")
-    back = persist.load(tmp_path / "saved")
+    back = persist.load(tmp_path / "saved", model=str(model_copy))
     assert back.get_params() == vec.get_params() and list(back.feature_names_in_) == ["review"]
     frame = back.transform(pd.DataFrame({"review": NEW}))
     assert isinstance(frame, pd.DataFrame)
@@ -213,24 +214,24 @@ def head_doc(manifest):
         (lambda m: m.update({"format": "something-else"}), r"is not a bertfeat.persist manifest"),
     ],
 )
-def test_tampered_manifest_is_refused(fitted, tmp_path, edit, message):
+def test_tampered_manifest_is_refused(fitted, model_copy, tmp_path, edit, message):
     persist.save(fitted, tmp_path / "saved")
     edit_manifest(tmp_path / "saved", edit)
     with pytest.raises(ValueError, match=message):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(model_copy))
 
 
-def test_damaged_or_modified_array_file_is_detected(fitted, tmp_path):
+def test_damaged_or_modified_array_file_is_detected(fitted, model_copy, tmp_path):
     persist.save(fitted, tmp_path / "saved")
     path = tmp_path / "saved" / "arrays.safetensors"
     data = bytearray(path.read_bytes())
     data[-3] ^= 0x01  # one bit of a coefficient: the file still parses
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"arrays.safetensors' does not match the digest recorded in bertfeat.json"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(model_copy))
 
 
-def test_extra_arrays_are_refused(fitted, tmp_path):
+def test_extra_arrays_are_refused(fitted, model_copy, tmp_path):
     from safetensors.numpy import load_file, save_file
 
     persist.save(fitted, tmp_path / "saved")
@@ -240,7 +241,7 @@ def test_extra_arrays_are_refused(fitted, tmp_path):
     save_file(arrays, str(path))
     edit_manifest(tmp_path / "saved", lambda m: m.update({"arrays_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}))
     with pytest.raises(ValueError, match=r"holds arrays that bertfeat.json does not use \(smuggled\)"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(model_copy))
 
 
 def test_embedded_model_damaged_or_pointing_outside_is_refused(fitted, tmp_path):
@@ -252,8 +253,7 @@ def test_embedded_model_damaged_or_pointing_outside_is_refused(fitted, tmp_path)
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=rf"model files at '{embedded.resolve()}' changed since .*fingerprint"):
         persist.load(tmp_path / "saved")
-    fp = fitted[0].model_fingerprint_
-    edit_manifest(tmp_path / "saved", lambda m: m["models"].update({fp: "../../elsewhere"}))
+    edit_manifest(tmp_path / "saved", lambda m: m["root"]["steps"][0][1]["state"]["model_files"].update({"folder": "../../elsewhere"}))
     with pytest.raises(ValueError, match=r"model folder '../../elsewhere' is outside"):
         persist.load(tmp_path / "saved")
 
@@ -267,11 +267,11 @@ def test_referenced_model_gone_or_changed_is_an_error_at_load(tiny_bert, tmp_pat
     config["hidden_dropout_prob"] = 0.3
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"model files at .* changed since this vectorizer was fitted .*fingerprint"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(folder))
     shutil.rmtree(folder)
     fp = pipe[0].model_fingerprint_[:16]
     with pytest.raises(FileNotFoundError, match=rf"does not exist\. This vectorizer was fitted on .*fingerprint {fp}"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(folder))
 
 
 def test_other_folders_are_refused_clearly(tmp_path):
@@ -282,11 +282,11 @@ def test_other_folders_are_refused_clearly(tmp_path):
         persist.load(tmp_path)
 
 
-def test_older_scikit_learn_version_warns(fitted, tmp_path):
+def test_older_scikit_learn_version_warns(fitted, model_copy, tmp_path):
     persist.save(fitted, tmp_path / "saved")
     edit_manifest(tmp_path / "saved", lambda m: m.update({"sklearn": "1.0.2"}))
     with pytest.warns(UserWarning, match=r"saved with scikit-learn 1.0.2"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(model_copy))
 
 
 # -- what save refuses ----------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_save_refuses_unregistered_types_and_non_data_parameters(model_copy, tmp
     assert not [p for p in tmp_path.iterdir() if ".saving-" in p.name]
 
 
-def test_save_never_leaves_a_half_written_folder(fitted, tmp_path, monkeypatch):
+def test_save_never_leaves_a_half_written_folder(fitted, model_copy, tmp_path, monkeypatch):
     import safetensors.numpy
 
     persist.save(fitted, tmp_path / "saved")
@@ -324,7 +324,7 @@ def test_save_never_leaves_a_half_written_folder(fitted, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
     monkeypatch.undo()
     persist.save(fitted, tmp_path / "saved", overwrite=True)
-    assert_same_outputs(persist.load(tmp_path / "saved"), fitted)
+    assert_same_outputs(persist.load(tmp_path / "saved", model=str(model_copy)), fitted)
 
 
 def test_unfitted_pipeline_is_refused(model_copy, tmp_path):
@@ -391,13 +391,13 @@ def test_a_registered_torch_head_round_trips(model_copy, tmp_path):
 
         pipe = Pipeline([("vec", vec), ("head", head)])
         persist.save(pipe, tmp_path / "saved")
-        back = persist.load(tmp_path / "saved")
+        back = persist.load(tmp_path / "saved", model=str(model_copy))
         np.testing.assert_array_equal(back.predict_proba(NEW), pipe.predict_proba(NEW))
         np.testing.assert_array_equal(back.predict(NEW), pipe.predict(NEW))
     finally:
-        persist._registry.pop("tests.TinyTorchHead")
+        persist._registry._registry.pop("tests.TinyTorchHead")
     with pytest.raises(ValueError, match=r"'tests.TinyTorchHead', which is not registered"):
-        persist.load(tmp_path / "saved")
+        persist.load(tmp_path / "saved", model=str(model_copy))
 
 
 @pytest.mark.parametrize(
@@ -417,9 +417,9 @@ def test_a_registered_torch_head_round_trips(model_copy, tmp_path):
     ids=repr,
 )
 def test_values_round_trip_exactly(value):
-    writer = persist._Writer()
+    writer = persist.Writer()
     doc = json.loads(json.dumps(writer.encode(value, "v"), allow_nan=False))
-    back = persist._Reader({k: np.array(a) for k, a in writer.arrays.items()}).decode(doc)
+    back = persist.Reader({k: np.array(a) for k, a in writer.arrays.items()}).decode(doc)
     if isinstance(value, np.ndarray):
         assert back.dtype == value.dtype and back.shape == value.shape
         assert np.array_equal(back, value) if value.dtype != object else list(back) == list(value)
@@ -453,7 +453,7 @@ def test_mlp_head_pipeline_round_trip(tiny_bert, tmp_path, head):
     persist_module.save(pipe, tmp_path / "saved")
     manifest = (tmp_path / "saved" / "bertfeat.json").read_text()
     assert "MLPHead" in manifest and "pickle" not in manifest
-    back = persist_module.load(tmp_path / "saved")
+    back = persist_module.load(tmp_path / "saved", model=str(tiny_bert))
     np.testing.assert_array_equal(back.predict(texts), pipe.predict(texts))
     if head == "classifier":
         np.testing.assert_array_equal(back.predict_proba(texts), pipe.predict_proba(texts))

@@ -114,3 +114,23 @@ def test_restored_model_files_never_outlive_a_change_of_model(tiny_bert, minilm_
     # Back to the model the files were stored for: they serve again (no folder needed).
     restored.set_params(model=str(tiny_bert)).fit(TEXTS)
     np.testing.assert_allclose(restored.transform(TEXTS[:2]), reference_vectors(tiny_bert, TEXTS[:2]), atol=1e-5)
+
+
+def test_set_params_model_after_unpickling_or_loading_uses_the_new_model(tiny_bert, tmp_path, monkeypatch):
+    """Before: the restored model folder survived set_params(model=...), and fit silently
+    kept the old model."""
+    from bertfeat import persist
+    from bertfeat._store import fingerprint
+
+    monkeypatch.setenv("BERTFEAT_HOME", str(tmp_path / "home"))
+    other = tmp_path / "other"
+    shutil.copytree(tiny_bert, other)
+    config = (other / "config.json").read_text().replace('"hidden_dropout_prob": 0.1', '"hidden_dropout_prob": 0.2')
+    (other / "config.json").write_text(config)
+    vec = BertVectorizer(model=str(tiny_bert), store_weights=True, progress=False).fit(TEXTS)
+    persist.save(vec, tmp_path / "saved")
+    assert fingerprint(other) != vec.model_fingerprint_
+    for back in (pickle.loads(pickle.dumps(vec)), persist.load(tmp_path / "saved")):
+        back.set_params(model=str(other)).fit(TEXTS)
+        assert back.model_fingerprint_ == fingerprint(other)
+        assert back.model_path_ == str(other.resolve())

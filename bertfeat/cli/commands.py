@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL_FILE = "pipeline.joblib"
+MODEL_FOLDER = "model"  # a bertfeat.persist folder: JSON + safetensors, never a pickle
+OLD_MODEL_FILE = "pipeline.joblib"  # what bertfeat wrote before: a pickle, refused
 META_FILE = "bertfeat.json"
 HF_FOLDER = "huggingface"
 
@@ -181,7 +182,7 @@ def _head(args, n_classes: int):
 
 
 def train(args) -> None:
-    import joblib
+    from bertfeat import persist
 
     table = _read(args, args.data, need_labels=True)
     estimator = _head(args, len(np.unique(table.y)))
@@ -190,7 +191,9 @@ def train(args) -> None:
     seconds = time.perf_counter() - started
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    joblib.dump(estimator, out / MODEL_FILE)
+    # The encoder goes inside the folder unless it is the embedded default: the folder
+    # predicts on another machine, and loading it reads no location from a file.
+    persist.save(estimator, out / MODEL_FOLDER, include_model=args.model is not None, overwrite=True)
     if args.head == "finetune":
         estimator.save_pretrained(out / HF_FOLDER)
     meta = {"head": args.head, "text_column": table.text_column, "pair_column": table.pair_column,
@@ -202,13 +205,36 @@ def train(args) -> None:
 
 
 def _load(model_dir):
-    import joblib
+    """The model and its metadata, through bertfeat.persist (no pickle is ever read)."""
+    from bertfeat import persist
 
     folder = Path(model_dir)
-    if not (folder / MODEL_FILE).is_file():
-        raise UsageError(f"{folder}: not a bertfeat model folder (no {MODEL_FILE}); make one with 'bertfeat train'")
-    meta = json.loads((folder / META_FILE).read_text()) if (folder / META_FILE).is_file() else {}
-    return joblib.load(folder / MODEL_FILE), meta
+    meta = _read_meta(folder)
+    if not (folder / MODEL_FOLDER).is_dir():
+        if (folder / OLD_MODEL_FILE).is_file():
+            how = f"bertfeat train {meta.get('trained_on', 'DATA')} --head {meta.get('head', 'logreg')} -o {folder}"
+            raise UsageError(
+                f"{folder}: holds {OLD_MODEL_FILE}, a pickle written by an older bertfeat; a pickle runs code when "
+                f"loaded, so it is not read. Re-create the folder with the same training command, e.g. '{how}' "
+                f"(add the --model and column options you used)"
+            )
+        raise UsageError(f"{folder}: not a bertfeat model folder (no {MODEL_FOLDER}/); make one with 'bertfeat train'")
+    return persist.load(folder / MODEL_FOLDER), meta
+
+
+def _read_meta(folder: Path) -> dict:
+    path = folder / META_FILE
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > 1 << 20:
+        raise UsageError(f"{path}: larger than the metadata bertfeat writes; refusing to read it")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"{path}: not the metadata bertfeat writes (a JSON object)")
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list)) or v is None}
 
 
 def _columns(args, meta) -> None:

@@ -9,17 +9,21 @@ holds the same folder as bytes instead of a raw torch model.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 from bertfeat._store import model_info, resolve_model_path
-from bertfeat.finetune.hf import load_saved, module_files, module_from_files, save_folder
+from bertfeat.finetune.hf import load_saved, save_folder
 
 
-class ExportMixin:
-    """``save_pretrained`` / ``from_pretrained`` and pickling for :class:`FineTuneBase`."""
+
+class ExportMixin(Stateful):
+    """``save_pretrained`` / ``from_pretrained`` and the state behind pickling and
+    :mod:`bertfeat.persist` for :class:`FineTuneBase`."""
 
     # -- Hugging Face folders ---------------------------------------------------------
     def _meta(self) -> dict:
@@ -87,21 +91,36 @@ class ExportMixin:
         estimator.n_features_out_ = info["hidden_size"]
         return estimator
 
-    # -- pickling -------------------------------------------------------------------
-    def __getstate__(self):
-        """The torch model is not pickled raw: the fine-tuned folder goes in as bytes
-        (safetensors weights, config, tokenizer), so a model fitted on a GPU unpickles
-        on a CPU-only machine (with ``device="auto"``; an explicit ``device="cuda"``
-        there needs ``set_params(device="cpu")``)."""
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__ itself
-        module = state.pop("_module", None)
-        tokenizer = state.pop("_tokenizer", None)
-        if module is not None:
-            state["_model_files"] = module_files(module, tokenizer, self._meta())
+    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
+    # The torch model is never pickled raw: the fine-tuned Hugging Face folder goes to the
+    # store (bytes in a pickle, a folder inside a persist folder), so a model fitted on a
+    # GPU loads on a CPU-only machine (with device="auto"; an explicit device="cuda"
+    # there needs set_params(device="cpu")).
+    _PRIVATE_STATE = ("_y_1d",)
+
+    def _persist_state(self, store=PickleStore) -> dict:
+        state = sklearn_state(self, self._PRIVATE_STATE, store)
+        if getattr(self, "_module", None) is not None:
+            from bertfeat.finetune.hf import save_folder
+
+            with tempfile.TemporaryDirectory(prefix="bertfeat-ft-") as tmp:
+                save_folder(self._module, self._tokenizer, Path(tmp), self._meta())
+                state["model_files"] = store.put(Path(tmp))
         return state
 
-    def __setstate__(self, state):
-        files = state.pop("_model_files", None)
-        super().__setstate__(state)
-        if files is not None:
-            self._module, self._tokenizer, _ = module_from_files(files)
+    @classmethod
+    def _from_persist_state(cls, state: dict, store=PickleStore):
+        estimator = sklearn_from_state(cls, state, cls._PRIVATE_STATE, store)
+        ref = state.get("model_files")
+        if ref is None and not store.trusted:
+            raise ValueError(f"{cls.__name__}: the saved folder holds no fine-tuned model; refusing to load it")
+        if ref is not None:
+            # A persist folder keeps the files (the folder is the model); a pickle's are
+            # read from a temporary folder.
+            with store.open(ref, lasting=not store.trusted) as folder:
+                module, tokenizer, _ = load_saved(folder)
+                if not store.trusted:
+                    estimator.model = estimator.model_path_ = str(folder)  # refits continue from it
+            estimator._module, estimator._tokenizer = module, tokenizer
+            estimator._info = model_info(module.config, module.base_model, tokenizer)
+        return estimator

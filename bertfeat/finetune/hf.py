@@ -1,6 +1,5 @@
-"""The Hugging Face side of fine-tuning: build the sequence-classification model (through
-the model store), save it as a standard folder, read it back, and turn it into bytes for
-a pickle.
+"""The Hugging Face side of fine-tuning: build the sequence-classification model, save it
+as a standard folder and read it back (pickles and persist folders hold that folder).
 
 The estimator's own metadata (classes, input form, parameters, history) travels inside
 ``config.json`` under the key ``"bertfeat"``; Hugging Face ignores it, and a folder
@@ -50,18 +49,3 @@ def save_folder(module, tokenizer, folder: Path, meta: dict) -> None:
     finally:
         delattr(module.config, META_KEY)
     tokenizer.save_pretrained(str(folder))
-
-
-def module_files(module, tokenizer, meta: dict) -> dict[str, bytes]:
-    """The saved folder as ``{file name: bytes}`` (what a pickle holds)."""
-    with tempfile.TemporaryDirectory(prefix="bertfeat-ft-") as tmp:
-        save_folder(module, tokenizer, Path(tmp), meta)
-        return read_model_files(Path(tmp))
-
-
-def module_from_files(files: dict[str, bytes]):
-    """Inverse of :func:`module_files`: ``(module, tokenizer, metadata)`` on the CPU."""
-    with tempfile.TemporaryDirectory(prefix="bertfeat-ft-") as tmp:
-        for name, data in files.items():
-            (Path(tmp) / name).write_bytes(data)
-        return load_saved(Path(tmp))

@@ -24,6 +24,7 @@ from torch import nn
 
 from bertfeat._device import resolve_device
 from bertfeat._params import validate_params
+from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 from bertfeat.training.callbacks import CallbackParamsMixin, EarlyStopping, History, PrintLog, named_callbacks
 from bertfeat.training.data import ArrayData, predict_array
 from bertfeat.training.loop import LoopConfig, fit_loop
@@ -74,7 +75,7 @@ def _to_cpu(obj):
     return obj
 
 
-class _MLPHead(CallbackParamsMixin, BaseEstimator):
+class _MLPHead(Stateful, CallbackParamsMixin, BaseEstimator):
     """Parameters, network, training and pickling shared by both heads."""
 
     _parameter_constraints: dict = {
@@ -241,22 +242,34 @@ class _MLPHead(CallbackParamsMixin, BaseEstimator):
         module = self.module_.to(device)
         return predict_array(module, torch.tensor(X), device, max(self.batch_size, 1024)).float().cpu().numpy()
 
-    # -- pickling ---------------------------------------------------------------------
-    def __getstate__(self):
-        """State with every tensor on the CPU, so a CUDA-fitted head loads anywhere."""
-        state = dict(super().__getstate__())  # a copy: this may be self.__dict__
-        if "module_" in state:
-            state["module_"] = _to_cpu(self.module_.state_dict())
-            state["_optimizer_state"] = _to_cpu(self._optimizer_state)
+    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
+    # The regressor standardises targets (_y_mean, _y_scale); the AdamW state lets
+    # partial_fit continue after a round trip exactly as without one.
+    _PRIVATE_STATE = ("_seed", "_arch", "_optimizer_state", "_y_mean", "_y_scale")
+
+    def _persist_state(self, store=PickleStore) -> dict:
+        """Parameters, fitted attributes, and the network as CPU tensors (a CUDA-fitted
+        head loads anywhere)."""
+        state = sklearn_state(self, self._PRIVATE_STATE, store)
+        module = state["fitted"].pop("module_", None)
+        if module is not None:
+            state["fitted"]["_arch"] = list(self._arch)
+            state["fitted"]["_optimizer_state"] = _to_cpu(self._optimizer_state)
+        state["weights"] = _to_cpu(module.state_dict()) if module is not None else {}
         return state
 
-    def __setstate__(self, state):
-        weights = state.get("module_")
-        if isinstance(weights, dict):
-            module = _MLP(*state["_arch"]).to_empty(device="cpu")
-            module.load_state_dict(weights)
-            state["module_"] = module
-        super().__setstate__(state)
+    @classmethod
+    def _from_persist_state(cls, state: dict, store=PickleStore):
+        fitted = dict(state.get("fitted", {}))
+        arch = fitted.pop("_arch", None)
+        head = sklearn_from_state(cls, {"params": state.get("params", {}), "fitted": fitted}, cls._PRIVATE_STATE, store)
+        if arch is not None:
+            n_in, hidden, activation, dropout, n_out = arch
+            head._arch = (int(n_in), tuple(int(h) for h in hidden), str(activation), float(dropout), int(n_out))
+            head.module_ = _MLP(*head._arch).to_empty(device="cpu")
+            head.module_.load_state_dict(state.get("weights", {}))
+            head.__dict__.setdefault("_optimizer_state", None)
+        return head
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
