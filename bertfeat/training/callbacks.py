@@ -170,7 +170,6 @@ def format_row(row: dict, max_epochs: int) -> str:
     return "  ".join(parts)
 
 
-
 # -- named callbacks as estimator parameters ---------------------------------------------
 def named_callbacks(callbacks) -> list[tuple[str, Callback]]:
     """``callbacks`` (None, or a list of ``(name, callback)`` pairs and bare callbacks) as
