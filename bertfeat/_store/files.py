@@ -98,3 +98,17 @@ def weight_file_damage(folder: Path) -> str | None:
         elif path.suffix == ".bin" and not zipfile.is_zipfile(path):
             return f"{path.name} is not a readable PyTorch archive (truncated or damaged)"
     return None
+
+
+def stored_shapes(folder: Path) -> dict[str, tuple]:
+    """Shape of every tensor in the folder's safetensors files, read from their headers
+    (no tensor is loaded); empty for PyTorch ``.bin`` weights."""
+    shapes = {}
+    for path in weight_files(folder):
+        if path.suffix != ".safetensors":
+            continue
+        with open(path, "rb") as handle:
+            (n,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(n))
+        shapes.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    return shapes

@@ -14,7 +14,7 @@ import contextlib
 import inspect
 from pathlib import Path
 
-from bertfeat._store.files import CONFIG_FILE, weight_file_damage
+from bertfeat._store.files import CONFIG_FILE, stored_shapes, weight_file_damage
 
 # Which transformers class builds each kind of module a caller may ask for.
 HEADS = {
@@ -114,6 +114,28 @@ def _encoder_key(module, key: str) -> str | None:
     return key[len(prefix):] if key.startswith(prefix) else None
 
 
+def _mismatches(module, loading: dict, folder: Path) -> list[tuple[str, tuple, tuple]]:
+    """``(name, shape in the files, shape by the config)`` for each weight of another shape.
+
+    transformers 5 reports the shapes; 4.x only the names, so the shapes come from the
+    module and the safetensors headers there (``()`` where the files cannot tell).
+    """
+    found, stored, expected = [], None, None
+    for entry in loading.get("mismatched_keys") or []:
+        if not isinstance(entry, str):
+            key, in_files, in_config = entry
+            found.append((str(key), tuple(in_files), tuple(in_config)))
+            continue
+        if stored is None:
+            stored = stored_shapes(folder)
+            expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        prefix = module.base_model_prefix + "."
+        bare = entry[len(prefix):] if entry.startswith(prefix) else entry
+        in_files = stored.get(entry) or stored.get(bare) or stored.get(prefix + bare) or ()
+        found.append((entry, in_files, expected.get(entry, ())))
+    return sorted(found)
+
+
 def check_loaded_weights(module, loading: dict, config, folder: Path, fresh_head: bool) -> None:
     """Refuse weights that transformers initialised at random with only a log line.
 
@@ -124,7 +146,7 @@ def check_loaded_weights(module, loading: dict, config, folder: Path, fresh_head
     clearly and other poolings work; under a fresh head it is part of what is trained.
     """
     missing = sorted(loading.get("missing_keys") or [])
-    mismatched = sorted((str(k), tuple(a), tuple(b)) for k, a, b in loading.get("mismatched_keys") or [])
+    mismatched = _mismatches(module, loading, folder)
     missing_body, missing_head, dropped_pooler = [], [], False
     for key in missing:
         inner = _encoder_key(module, key)
