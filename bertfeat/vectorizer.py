@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -439,6 +438,9 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
                     "include_model=True"
                 )
             vec._check_fingerprint_if_cold()
+            from bertfeat._models import resolve_model_path
+
+            vec.model_path_ = str(resolve_model_path(vec._model_source()))  # the folder checked, not the file's word
         return vec
 
 

@@ -106,9 +106,9 @@ def test_a_model_location_in_the_file_is_not_read_unless_the_caller_names_it(pip
     persist.save(pipe, tmp_path / "saved")  # by reference: the folder names model_dir
     with pytest.raises(ValueError, match=r"refusing to read the model at '.*model', named by the saved folder"):
         persist.load(tmp_path / "saved")
-    np.testing.assert_array_equal(
-        persist.load(tmp_path / "saved", model=str(model_dir)).predict_proba(TEXTS), pipe.predict_proba(TEXTS)
-    )
+    named = persist.load(tmp_path / "saved", model=str(model_dir))
+    np.testing.assert_array_equal(named.predict_proba(TEXTS), pipe.predict_proba(TEXTS))
+    assert named[0].model_path_ == str(model_dir.resolve())
     # The same files elsewhere (same fingerprint): before, the file could point there.
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(model_dir, elsewhere)
@@ -256,6 +256,18 @@ def test_fine_tuned_classifier_round_trips_and_refuses_code_hooks(finetuned, tmp
     edit_manifest(tmp_path / "saved", lambda m: m["root"]["state"]["params"].update({"callbacks": "evil"}))
     with pytest.raises(ValueError, match=r"refusing FineTuneClassifier\(callbacks='evil'\)"):
         persist.load(tmp_path / "saved")
+
+
+def test_fine_tuned_regressor_round_trips(tiny_bert, tmp_path):
+    from bertfeat import FineTuneRegressor
+
+    y = np.linspace(0.0, 1.0, len(TEXTS))
+    reg = FineTuneRegressor(str(tiny_bert), **FAST).fit(TEXTS, y)
+    persist.save(reg, tmp_path / "saved")
+    back = persist.load(tmp_path / "saved", device="cpu")
+    np.testing.assert_array_equal(back.predict(TEXTS), reg.predict(TEXTS))
+    assert back.predict(TEXTS).shape == (len(TEXTS),)  # fitted on 1-D y: the private _y_1d came back
+    np.testing.assert_array_equal(back.transform(TEXTS[:4]), reg.transform(TEXTS[:4]))
 
 
 # -- the command line's model folders ------------------------------------------------------------

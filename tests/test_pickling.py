@@ -33,7 +33,11 @@ PREDICT = textwrap.dedent(
 
 
 def run_fresh(model_file, out_file, env_extra=None):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    import torch
+
+    # The parent's thread count: float sums split over other thread counts round differently.
+    threads = str(torch.get_num_threads())
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=threads, CUDA_VISIBLE_DEVICES="")
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-c", PREDICT, str(model_file), str(out_file)], env=env, capture_output=True, text=True, timeout=300

@@ -65,6 +65,7 @@ class FolderStore:
             target.mkdir(parents=True)
             for name in names:
                 shutil.copyfile(folder / name, target / name)
+            check_model_files(target)  # what load would refuse is refused now, not in deployment
             if fingerprint(target) != expected:
                 raise ValueError(f"the model files at {str(folder)!r} changed while they were copied; save again")
         self.index[expected] = relative
