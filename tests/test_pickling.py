@@ -51,8 +51,7 @@ def test_pipeline_pickle_predicts_the_same_in_a_fresh_process(minilm_path, tmp_p
     result = run_fresh(tmp_path / "pipe.joblib", tmp_path / "p.npy")
     assert result.returncode == 0, result.stderr
     want = pipe.predict_proba(["i love this", "terrible news", "an unseen sentence"])
-    # Not bit-equal: the fresh process runs one BLAS thread, and MKL's reduction order
-    # (also under dynamic threading when the machine is loaded) moves the last float bit.
+    # Within float noise, not bit-equal: MKL may split work differently under load.
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), want, rtol=0, atol=1e-6)
 
 
