@@ -258,6 +258,10 @@ class VectorCache:
             self._guarded("written", lambda: self._write(keys, vectors))
 
     def _write(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        self._here()
+        if self.files.handle is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.files.create()  # first, so that a read-only folder fails before anything is made
         db = self._connection(create=True)
         if db is None:
             return
@@ -289,6 +293,9 @@ class VectorCache:
     def _import_legacy(self) -> bool:
         """Import shards of format 1 into this store; False (and one warning) if that cannot be done."""
         try:
+            probe = self.folder / f".tmp-probe-{uuid.uuid4().hex[:8]}"
+            open(probe, "xb").close()  # can this folder be written at all? (nothing made if not)
+            os.unlink(probe)
             with self._lock():
                 import_shards(self)
         except (OSError, index.sqlite3.DatabaseError) as exc:
@@ -335,14 +342,15 @@ class VectorCache:
             "disabled": self.disabled_reason,
         }
 
-    def compact(self) -> None:
-        """Rewrite the data files no writer holds into one: drops orphaned and damaged rows."""
+    def compact(self) -> int:
+        """Rewrite the data files no writer holds into one, dropping rows no entry uses and
+        damaged ones; the number of files merged."""
         with self._mutex, self._lock():
             self.files.close()  # our own data file is finished: it can be merged too
             db = self._connection(create=False)
             if db is None or not self._writable:
-                return
-            self._guarded("written", lambda: self.files.compact(db))
+                return 0
+            return self._guarded("written", lambda: self.files.compact(db), 0)
 
     def clear(self) -> None:
         """Delete this setup's vectors."""

@@ -56,7 +56,8 @@ class DataFiles:
         self.names: dict[int, str] = {}  # file id -> name (ids are never reused)
         self.maps: dict[int, np.ndarray] = {}  # file id -> read-only memory map of its records
         self.handle = None  # the file this process appends to
-        self.file_id = 0
+        self.name = ""
+        self.file_id: int | None = None
         self.rows = 0
 
     def __del__(self):
@@ -75,22 +76,24 @@ class DataFiles:
             return []
 
     # -- writing -------------------------------------------------------------------------
-    def _new_file(self, db) -> None:
+    def create(self) -> None:
+        """This writer's own file: created exclusively and locked (a read-only folder fails here)."""
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{DATA_SUFFIX}"
         handle = open(self.folder / name, "xb")
         try:
             lock_file(handle)
-            self.file_id = index.register_file(db, name)
         except BaseException:
             handle.close()
             raise
-        self.handle, self.rows = handle, 0
-        self.names[self.file_id] = name
+        self.handle, self.name, self.file_id, self.rows = handle, name, None, 0
 
     def append(self, db, records: np.ndarray) -> tuple[int, int]:
         """(file id, first row) of ``records``, written and fsynced (not yet in the index)."""
         if self.handle is None:
-            self._new_file(db)
+            self.create()
+        if self.file_id is None:  # registered before any of its rows is published
+            self.file_id = index.register_file(db, self.name)
+            self.names[self.file_id] = self.name
         start = self.rows * self.records.itemsize
         try:
             self.handle.write(records.tobytes())
@@ -188,7 +191,7 @@ class DataFiles:
         idle = [(i, n) for i, n in sorted(self.names.items()) if not _held(self.folder / n)]
         if len(idle) < 2:
             return 0
-        self._new_file(db)
+        self.create()
         try:
             for file_id, name in idle:
                 self._move(db, file_id, name)
