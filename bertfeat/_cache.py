@@ -58,6 +58,9 @@ from bertfeat._cache_legacy import SHARD_SUFFIX, import_shards
 
 KEY_BYTES = 16
 STALE_TMP_SECONDS = 3600
+SCAN_SHARE = 0.25  # lookups of at least this share of the stored rows scan the index instead
+PUBLISH_ROWS = 65536  # index rows published at once (a transaction costs ~ the pages it dirties)...
+PUBLISH_SECONDS = 2.0  # ...or sooner, when the oldest pending row waited this long (and at flush)
 FORMAT = index.FORMAT
 
 
@@ -91,7 +94,7 @@ class VectorCache:
         self.hits = 0
         self.misses = 0
         self._unreadable = False  # reads failed: no lookups either
-        self._skip: set[bytes] = set()  # damaged entries that could not be quarantined
+        self._skip: set[int] = set()  # damaged entries that could not be quarantined
         self._reset_process_state()
 
     # -- per-process state (never pickled, rebuilt after fork) -----------------------------
@@ -102,11 +105,14 @@ class VectorCache:
         self._writable = False
         self._legacy_checked = False
         self._file_lock = None
+        self._pending: dict[int, tuple] = {}  # k -> (k, file, row, crc): stored, not yet published
+        self._pending_since = 0.0
         self.files = DataFiles(self.folder, self.records)
 
     def __getstate__(self):
+        self.flush()
         state = dict(self.__dict__)
-        for name in ("_mutex", "_db", "files", "_file_lock"):
+        for name in ("_mutex", "_db", "files", "_file_lock", "_pending"):
             state.pop(name)
         return state
 
@@ -118,9 +124,16 @@ class VectorCache:
         if self._pid != os.getpid():  # forked: the parent's connection and files are not ours
             self._reset_process_state()
 
+    def __del__(self):
+        try:
+            self.flush()
+        except Exception:  # interpreter shutting down: the rows stay unpublished (never half)
+            pass
+
     def close(self) -> None:
-        """Close the index and data files (they reopen on the next call)."""
+        """Publish what is pending, close the index and data files (they reopen on the next call)."""
         with self._mutex:
+            self.flush()
             self.files.close()
             if self._db is not None:
                 self._db.close()
@@ -218,25 +231,32 @@ class VectorCache:
         if keys and not self._unreadable:
             with self._mutex:
                 self._guarded("read", lambda: self._read(keys, found, out))
-        self.hits += int(found.sum())
-        self.misses += int((~found).sum())
-        return found, out[found]
+        hits = int(found.sum())
+        self.hits += hits
+        self.misses += len(keys) - hits
+        return found, (out if hits == len(keys) else out[found])  # no copy when every key was found
 
     def _read(self, keys: list[bytes], found: np.ndarray, out: np.ndarray) -> None:
         db = self._connection(create=False)
         if db is None:
             return
-        rows = index.lookup(db, keys)
+        position = {index.short(k): i for i, k in enumerate(keys)}
+        # Asked for a large share of the cache: one scan of the index beats a probe per key.
+        scan = len(keys) >= SCAN_SHARE * self.files.rows_on_disk(db)
+        rows = index.lookup(db, list(position), position if scan else None)
+        if self._pending:  # this instance's own rows, stored but not yet published
+            indexed = {r[0] for r in rows}
+            rows += [self._pending[k] for k in position if k in self._pending and k not in indexed]
         if self._skip:
             rows = [r for r in rows if r[0] not in self._skip]
         if not rows:
             return
-        position = {k: i for i, k in enumerate(keys)}
-        damaged = self.files.read(db, rows, position, found, out)
+        requested = np.frombuffer(b"".join(keys), dtype=self.records["key"])
+        damaged = self.files.read(db, rows, position, requested, found, out)
         if damaged:
             self._quarantine(db, damaged)
 
-    def _quarantine(self, db, damaged: list[tuple[bytes, int, int, str]]) -> None:
+    def _quarantine(self, db, damaged: list[tuple[int, int, int, str]]) -> None:
         first = damaged[0][3]
         more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
         warnings.warn(
@@ -248,10 +268,14 @@ class VectorCache:
             index.quarantine(db, damaged)
         except (OSError, index.sqlite3.OperationalError):  # read-only: skip them from now on
             self._skip.update(d[0] for d in damaged)
+        for k, *_ in damaged:
+            self._pending.pop(k, None)
 
     # -- writing -------------------------------------------------------------------------
     def put(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Store vectors: data fsynced first, index rows published after. Errors: warn once, go on."""
+        """Store vectors: data fsynced first, index rows published after (at once when
+        ``PUBLISH_ROWS`` are pending or the oldest waited ``PUBLISH_SECONDS``, else at
+        :meth:`flush`). This instance reads its pending rows at once. Errors: warn once, go on."""
         if self.disabled_reason is not None or not keys:
             return
         with self._mutex:
@@ -271,9 +295,38 @@ class VectorCache:
         records["key"] = np.frombuffer(b"".join(keys), dtype=self.records["key"])
         records["vector"] = vectors
         crcs = record_crcs(records)
-        file_id, first_row = self.files.append(db, records)
-        rows = sorted(zip(keys, [file_id] * len(keys), range(first_row, first_row + len(keys)), crcs))
-        index.publish(db, rows)  # sorted keys: neighbouring index pages, fewer page splits
+        try:
+            file_id, first_row = self.files.append(db, records)
+        except BaseException:
+            self._pending.clear()  # cut off with the file: never published
+            raise
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        for k, row, crc in zip(map(index.short, keys), range(first_row, first_row + len(keys)), crcs):
+            self._pending.setdefault(k, (k, file_id, row, crc))
+        if len(self._pending) >= PUBLISH_ROWS or time.monotonic() - self._pending_since >= PUBLISH_SECONDS:
+            self._publish(db)
+
+    def _publish(self, db) -> None:
+        # One transaction dirties about one page per key; sorted keys share pages.
+        pending = self._pending
+        try:
+            self.files.sync()  # the data is on disk before any row points at it
+        except BaseException:
+            pending.clear()
+            raise
+        index.publish(db, [pending[k] for k in sorted(pending)])
+        self._pending.clear()
+
+    def flush(self) -> None:
+        """Publish the rows this instance stored (their data is on disk already)."""
+        if not self._pending or self._pid != os.getpid():
+            return
+        with self._mutex:
+            if self._db is not None and self._writable:
+                self._guarded("written", lambda: self._publish(self._db))
+            if self.disabled_reason is not None:
+                self._pending.clear()
 
     def _write_description(self, replace: bool = False) -> None:
         target = self.folder / "setup.json"
@@ -321,6 +374,7 @@ class VectorCache:
         return self._file_lock
 
     def info(self) -> dict:
+        self.flush()
         with self._mutex:
             db = None if self._unreadable else self._guarded("read", lambda: self._connection(create=False))
             entries = self._guarded("read", lambda: index.entry_count(db), 0) if db is not None else 0
@@ -345,6 +399,7 @@ class VectorCache:
     def compact(self) -> int:
         """Rewrite the data files no writer holds into one, dropping rows no entry uses and
         damaged ones; the number of files merged."""
+        self.flush()
         with self._mutex, self._lock():
             self.files.close()  # our own data file is finished: it can be merged too
             db = self._connection(create=False)
@@ -355,6 +410,7 @@ class VectorCache:
     def clear(self) -> None:
         """Delete this setup's vectors."""
         with self._mutex:
+            self._pending.clear()
             self.close()
             with self._lock():
                 shutil.rmtree(self.folder, ignore_errors=True)

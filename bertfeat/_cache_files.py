@@ -26,6 +26,7 @@ except ImportError:  # Windows: no advisory locks; compaction then treats every 
 
 DATA_SUFFIX = ".vec"
 COPY_ROWS = 65536  # records copied at once by compact
+READ_ROWS = 8192  # records checked at once by a lookup
 
 
 def lock_file(handle) -> None:
@@ -59,13 +60,14 @@ class DataFiles:
         self.name = ""
         self.file_id: int | None = None
         self.rows = 0
+        self.synced_rows = 0
 
     def __del__(self):
         self.close()
 
     def close(self) -> None:
         if self.handle is not None:
-            self.handle.close()  # releases the lock: compact may merge it now
+            self.handle.close()  # releases the lock: compact may merge it now (unsynced rows are unpublished)
         self.handle = None
         self.maps.clear()
 
@@ -85,32 +87,59 @@ class DataFiles:
         except BaseException:
             handle.close()
             raise
-        self.handle, self.name, self.file_id, self.rows = handle, name, None, 0
+        self.handle, self.name, self.file_id, self.rows, self.synced_rows = handle, name, None, 0, 0
 
     def append(self, db, records: np.ndarray) -> tuple[int, int]:
-        """(file id, first row) of ``records``, written and fsynced (not yet in the index)."""
+        """(file id, first row) of ``records``, written (fsynced by :meth:`sync`, before any of
+        them is published: one fsync per publication, not per chunk)."""
         if self.handle is None:
             self.create()
         if self.file_id is None:  # registered before any of its rows is published
             self.file_id = index.register_file(db, self.name)
             self.names[self.file_id] = self.name
-        start = self.rows * self.records.itemsize
         try:
-            self.handle.write(records.tobytes())
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
+            self.handle.write(records.view(np.uint8))  # no copy: the array's own buffer
         except BaseException:
-            try:  # leave the file as it was; it is abandoned either way
-                self.handle.truncate(start)
-            except (OSError, ValueError):
-                pass
-            self.handle.close()
-            self.handle = None
+            self._abandon()
             raise
         first, self.rows = self.rows, self.rows + len(records)
         return self.file_id, first
 
+    def sync(self) -> None:
+        """Everything appended is on disk; on failure the file is cut back to what was synced."""
+        if self.handle is None:
+            return
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+        except BaseException:
+            self._abandon()
+            raise
+        self.synced_rows = self.rows
+
+    def _abandon(self) -> None:
+        try:  # leave the file as it was at the last sync; it is not appended to again
+            self.handle.truncate(self.synced_rows * self.records.itemsize)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+        self.handle = None
+
     # -- reading -------------------------------------------------------------------------
+    def rows_on_disk(self, db) -> int:
+        """Records in the indexed data files (entries plus unused rows): the cache's size, cheaply."""
+        self.names = index.file_names(db)
+        total = 0
+        for name in self.names.values():
+            try:
+                total += os.stat(self.folder / name).st_size
+            except OSError:
+                pass
+        return total // self.records.itemsize
+
     def _map(self, db, file_id: int, need_rows: int) -> np.ndarray:
         """Records of a file, mapped again if it grew since; FileNotFoundError if it is gone."""
         mapped = self.maps.get(file_id)
@@ -129,60 +158,66 @@ class DataFiles:
         self.maps[file_id] = mapped
         return mapped
 
-    def read(self, db, rows, position: dict, found: np.ndarray, out: np.ndarray) -> list:
-        """Fill ``out``/``found`` from index rows ``(key, file, row, crc)``; the damaged ones back
-        as ``(key, file, row, reason)``. A file gone under a compaction is looked up again, once."""
+    def read(self, db, rows, position: dict, requested: np.ndarray, found: np.ndarray, out: np.ndarray) -> list:
+        """Fill ``out``/``found`` from index rows ``(k, file, row, crc)``; the damaged ones back as
+        ``(k, file, row, reason)``. ``position`` maps k to its slot, ``requested`` holds the full
+        keys (V16) by slot. A file gone under a compaction is looked up again, once."""
+        ks, files, row_numbers, crcs = zip(*rows)
+        files = np.array(files, dtype=np.int64)
+        row_numbers = np.array(row_numbers, dtype=np.int64)
+        crcs = np.array(crcs, dtype=np.uint32)
+        slots = np.fromiter(map(position.__getitem__, ks), dtype=np.int64, count=len(ks))
+        order = np.lexsort((row_numbers, files))  # per file, in file order: near rows read together
+        bounds = np.flatnonzero(np.diff(files[order])) + 1
         damaged = []
-        by_file: dict[int, list] = {}
-        for entry in rows:
-            by_file.setdefault(entry[1], []).append(entry)
-        for file_id, entries in by_file.items():
+        for part in np.split(order, bounds):
+            file_id = int(files[part[0]])
             try:
-                gone = self._read_file(db, file_id, entries, position, found, out, damaged)
+                self._read_file(db, file_id, ks, part, row_numbers[part], crcs[part], slots[part], requested, found, out, damaged)
+                continue
             except FileNotFoundError:
-                gone = entries
+                pass
             except OSError as exc:
                 reason = f"{self.names.get(file_id, file_id)}: cannot be read ({type(exc).__name__}: {exc})"
-                damaged += [(k, f, r, reason) for k, f, r, _ in entries]
+                damaged += [(ks[i], file_id, int(row_numbers[i]), reason) for i in part]
                 continue
-            if gone:
-                self.maps.pop(file_id, None)
-                moved = [e for e in index.lookup(db, [e[0] for e in gone]) if e[1] != file_id]
-                if moved:
-                    damaged += self.read(db, moved, position, found, out)
-                still = {e[0] for e in moved}
-                name = self.names.get(file_id, f"file id {file_id}")
-                damaged += [(k, f, r, f"{name}: data file is missing") for k, f, r, _ in gone if k not in still]
+            self.maps.pop(file_id, None)  # gone: moved by a compaction meanwhile, or deleted
+            moved = [e for e in index.lookup(db, [ks[i] for i in part]) if e[1] != file_id]
+            if moved:
+                damaged += self.read(db, moved, position, requested, found, out)
+            still = {e[0] for e in moved}
+            name = self.names.get(file_id, f"file id {file_id}")
+            damaged += [(ks[i], file_id, int(row_numbers[i]), f"{name}: data file is missing") for i in part if ks[i] not in still]
         return damaged
 
-    def _read_file(self, db, file_id, entries, position, found, out, damaged) -> list:
-        entries.sort(key=lambda e: e[2])  # file order: sequential reads where rows are close
-        row_numbers = np.fromiter((e[2] for e in entries), dtype=np.int64, count=len(entries))
+    def _read_file(self, db, file_id, ks, part, row_numbers, crcs, slots, requested, found, out, damaged) -> None:
         mapped = self._map(db, file_id, int(row_numbers[-1]) + 1)
-        inside = row_numbers < len(mapped)
         name = self.names[file_id]
-        for e in (e for e, ok in zip(entries, inside) if not ok):
-            damaged.append((e[0], e[1], e[2], f"{name}: row {e[2]} is past the end of the file (truncated)"))
-        if not inside.all():
-            entries = [e for e, ok in zip(entries, inside) if ok]
-            row_numbers = row_numbers[inside]
-        if not entries:
-            return []
-        got = mapped[row_numbers]  # one gather per file: reads these records only
-        wanted = np.frombuffer(b"".join(e[0] for e in entries), dtype=self.records["key"])
-        same_key = got["key"] == wanted
-        raw = memoryview(got.view(np.uint8))
-        size = self.records.itemsize
-        good = np.empty(len(entries), dtype=bool)
-        for j, e in enumerate(entries):
-            good[j] = same_key[j] and zlib.crc32(raw[j * size : (j + 1) * size]) == e[3]
-            if not good[j]:
-                problem = "holds another key" if not same_key[j] else "checksum mismatch (bytes changed on disk)"
-                damaged.append((e[0], e[1], e[2], f"{name}: row {e[2]} {problem}"))
-        slots = np.fromiter((position[e[0]] for e in entries), dtype=np.int64, count=len(entries))
-        out[slots[good]] = got["vector"][good]
-        found[slots[good]] = True
-        return []
+        for j in np.flatnonzero(row_numbers >= len(mapped)):
+            reason = f"{name}: row {row_numbers[j]} is past the end of the file (truncated)"
+            damaged.append((ks[part[j]], file_id, int(row_numbers[j]), reason))
+        # Blocks of READ_ROWS records: temporaries small enough for the allocator to reuse
+        # (fresh 100+ MB arrays cost more in page faults than the copy itself).
+        for start in range(0, len(row_numbers), READ_ROWS):
+            at = np.arange(start, min(start + READ_ROWS, len(row_numbers)))
+            at = at[row_numbers[at] < len(mapped)]
+            got = mapped[row_numbers[at]]  # reads these records only
+            same_key = got["key"] == requested[slots[at]]
+            sound = np.array(record_crcs(got), dtype=np.uint32) == crcs[at]
+            stored_k = np.ascontiguousarray(got["key"]).view("<i8")[::2]  # the record's own short key
+            indexed_k = np.fromiter((ks[part[i]] for i in at), dtype=np.int64, count=len(at))
+            # Another text with the same short key (same_key False, record sound, k equal): a
+            # miss, nothing damaged. A record that does not match its index row: damaged.
+            for j in np.flatnonzero(~sound | (stored_k != indexed_k)):
+                problem = "checksum mismatch (bytes changed on disk)" if stored_k[j] == indexed_k[j] else "holds another key"
+                i = at[j]
+                damaged.append((ks[part[i]], file_id, int(row_numbers[i]), f"{name}: row {row_numbers[i]} {problem}"))
+            good = same_key & sound
+            if good.all():
+                out[slots[at]] = got["vector"]
+            else:
+                out[slots[at[good]]] = got["vector"][good]
+            found[slots[at[good]]] = True
 
     # -- compaction ----------------------------------------------------------------------
     def compact(self, db) -> int:
@@ -194,7 +229,7 @@ class DataFiles:
         self.create()
         try:
             for file_id, name in idle:
-                self._move(db, file_id, name)
+                self._move(db, file_id, name)  # each file: its rows synced, then repointed
         finally:
             self.close()
         return len(idle)
@@ -212,12 +247,13 @@ class DataFiles:
                 if not chunk:
                     continue
                 got = mapped[np.fromiter((e[1] for e in chunk), dtype=np.int64, count=len(chunk))]
-                wanted = np.frombuffer(b"".join(e[0] for e in chunk), dtype=self.records["key"])
+                stored_k = np.ascontiguousarray(got["key"]).view("<i8")[::2]
                 crcs = record_crcs(got)
-                keep = [j for j, e in enumerate(chunk) if got["key"][j] == wanted[j] and crcs[j] == e[2]]
+                keep = [j for j, e in enumerate(chunk) if stored_k[j] == e[0] and crcs[j] == e[2]]
                 if keep:
                     _, first = self.append(db, got[keep])
                     moved += [(chunk[j][0], chunk[j][1], first + i) for i, j in enumerate(keep)]
+        self.sync()
         index.move_file(db, file_id, self.file_id, moved)
         self.maps.pop(file_id, None)
         try:

@@ -6,8 +6,14 @@ holds no vectors: they stay in append-only data files (see ``_cache``'s docstrin
 Schema (``PRAGMA user_version`` = :data:`FORMAT`)::
 
     files(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE)  -- ids are never reused
-    entries(key BLOB PRIMARY KEY, file INTEGER, row INTEGER, crc INTEGER) WITHOUT ROWID
-    quarantine(key, file, row, reason, at)                           -- damaged entries, for people
+    entries(k INTEGER PRIMARY KEY, file INTEGER, row INTEGER, crc INTEGER)
+    quarantine(k, file, row, reason, at)                             -- damaged entries, for people
+
+``k`` is the first 8 bytes of the 16-byte key (:func:`short`): an integer primary key keeps
+index rows small, and inserting random keys costs half of what 16-byte BLOB keys cost
+(measured: 15 s against 30 s for 1,000,000 keys on the loaded 2-core machine). The record in
+the data file holds the whole key, checked at every read: two texts sharing ``k`` (odds about
+n^2 / 2^65, 3e-6 for ten million texts) make the second a permanent miss, never a wrong vector.
 """
 
 from __future__ import annotations
@@ -20,15 +26,21 @@ from pathlib import Path
 FORMAT = 2
 INDEX_NAME = "index.sqlite"
 BUSY_TIMEOUT_S = 120.0  # a writer waits this long for another writer's transaction
+
+_PAGE_SIZE = 4096
+_CHECKPOINT_PAGES = 8 * 2**20 // _PAGE_SIZE
 _CACHE_PAGES_KIB = 65536  # 64 MiB page cache: inserts of random keys stay in memory
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
-CREATE TABLE IF NOT EXISTS entries(
-    key BLOB PRIMARY KEY, file INTEGER NOT NULL, row INTEGER NOT NULL, crc INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS quarantine(key BLOB, file INTEGER, row INTEGER, reason TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS entries(k INTEGER PRIMARY KEY, file INTEGER NOT NULL, row INTEGER NOT NULL, crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine(k INTEGER, file INTEGER, row INTEGER, reason TEXT, at REAL);
 """
+
+
+def short(key: bytes) -> int:
+    """The index's integer form of a 16-byte key: its first 8 bytes, little-endian, signed."""
+    return int.from_bytes(key[:8], "little", signed=True)
 
 
 class IndexDamaged(Exception):
@@ -78,6 +90,8 @@ def _open(uri: str, create: bool) -> sqlite3.Connection:
     try:
         db.execute(f"PRAGMA cache_size=-{_CACHE_PAGES_KIB}")
         if create:
+            db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # 512 and 1024 measured no faster
+            db.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
             db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block writers
         db.execute("PRAGMA synchronous=NORMAL")  # index rows are published after their data is fsynced
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # "file is not a database" shows here
@@ -131,14 +145,19 @@ def _batch_size(db: sqlite3.Connection) -> int:
         return 999
 
 
-def lookup(db: sqlite3.Connection, keys: list[bytes]) -> list[tuple[bytes, int, int, int]]:
-    """(key, file id, row, crc) of the keys that are indexed; each key costs one index probe."""
+def lookup(db: sqlite3.Connection, keys: list[int], wanted: dict | None = None) -> list[tuple[int, int, int, int]]:
+    """(k, file id, row, crc) of the short keys that are indexed; one index probe per key.
+
+    ``wanted`` (a dict or set of ``keys``) asks for one sequential scan of the index instead:
+    faster when the keys are a large share of it (a bulk read of the whole cache)."""
+    if wanted is not None:
+        return [r for r in db.execute("SELECT k, file, row, crc FROM entries") if r[0] in wanted]
     found = []
     step = _batch_size(db)
     for start in range(0, len(keys), step):
         batch = keys[start : start + step]
         marks = ",".join("?" * len(batch))
-        found += db.execute(f"SELECT key, file, row, crc FROM entries WHERE key IN ({marks})", batch).fetchall()
+        found += db.execute(f"SELECT k, file, row, crc FROM entries WHERE k IN ({marks})", batch).fetchall()
     return found
 
 
@@ -154,7 +173,7 @@ def file_names(db: sqlite3.Connection) -> dict[int, str]:
 def publish(db: sqlite3.Connection, rows) -> None:
     """Make entries visible at once (one transaction); a key stored already keeps its first row."""
     with transaction(db):
-        db.executemany("INSERT OR IGNORE INTO entries(key, file, row, crc) VALUES (?, ?, ?, ?)", rows)
+        db.executemany("INSERT OR IGNORE INTO entries(k, file, row, crc) VALUES (?, ?, ?, ?)", rows)
 
 
 def quarantine(db: sqlite3.Connection, damaged: list[tuple[bytes, int, int, str]]) -> None:
@@ -162,7 +181,7 @@ def quarantine(db: sqlite3.Connection, damaged: list[tuple[bytes, int, int, str]
     now = time.time()
     with transaction(db):
         for key, file, row, reason in damaged:
-            gone = db.execute("DELETE FROM entries WHERE key=? AND file=? AND row=?", (key, file, row)).rowcount
+            gone = db.execute("DELETE FROM entries WHERE k=? AND file=? AND row=?", (key, file, row)).rowcount
             if gone:
                 db.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?)", (key, file, row, reason, now))
 
@@ -172,14 +191,14 @@ def entry_count(db: sqlite3.Connection) -> int:
 
 
 def rows_of_file(db: sqlite3.Connection, file: int) -> list[tuple[bytes, int, int]]:
-    return db.execute("SELECT key, row, crc FROM entries WHERE file=? ORDER BY row", (file,)).fetchall()
+    return db.execute("SELECT k, row, crc FROM entries WHERE file=? ORDER BY row", (file,)).fetchall()
 
 
 def move_file(db: sqlite3.Connection, old: int, new: int, moved: list[tuple[bytes, int, int]]) -> None:
-    """Point ``moved`` (key, old row, new row) at file ``new``; forget file ``old``; one transaction."""
+    """Point ``moved`` (k, old row, new row) at file ``new``; forget file ``old``; one transaction."""
     with transaction(db):
         db.executemany(
-            "UPDATE entries SET file=?, row=? WHERE key=? AND file=? AND row=?",
+            "UPDATE entries SET file=?, row=? WHERE k=? AND file=? AND row=?",
             ((new, new_row, key, old, old_row) for key, old_row, new_row in moved),
         )
         db.execute("DELETE FROM entries WHERE file=?", (old,))  # damaged ones, already warned about

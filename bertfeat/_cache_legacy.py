@@ -76,7 +76,8 @@ def import_shards(cache) -> int:
             os.replace(path, path.with_name(name + ".corrupt"))
             continue
         if keys:
-            cache._write(keys, vectors)  # fsynced and published before the shard goes
+            cache._write(keys, vectors)
+            cache.flush()  # fsynced and published before the shard goes
         os.unlink(path)
         imported += len(keys)
     cache._write_description(replace=True)  # now says format 2

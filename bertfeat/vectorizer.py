@@ -344,6 +344,8 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 unique[rows] = vectors
                 if cache is not None:  # stored per chunk: a killed run keeps what it finished
                     cache.put([unique_keys[i] for i in rows], vectors)
+            if cache is not None:  # visible to other processes from now on
+                cache.flush()
         if not distinct:
             np.take(unique, slot, axis=0, out=out)
         return out

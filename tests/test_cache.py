@@ -234,9 +234,11 @@ def test_compact_merges_data_files_and_keeps_every_vector(tiny_bert, tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys, numpy as np
+    import bertfeat._cache as cache
     import bertfeat._encode as encode
     from bertfeat import BertVectorizer
     encode.STREAM_CHUNK = int(sys.argv[4])
+    cache.PUBLISH_SECONDS = 0  # every chunk published at once: the most transactions to interleave
     model, cache, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
     texts = [f"shared text {i}" for i in range(start, start + 400)]
     vec = BertVectorizer(model=model, cache_dir=cache, progress=False).fit(texts)
@@ -268,8 +270,13 @@ def test_process_killed_mid_run_leaves_no_half_entry(tiny_bert, tmp_path):
     cache = tmp_path / "cache"
     proc = _run_writer([tiny_bert, cache, 0, 10, tmp_path / "never.npy"])
     deadline = time.time() + 120
-    record = 16 + 32 * 4  # key + vector of the tiny model
-    while time.time() < deadline and sum(p.stat().st_size for p in data_files(cache)) < 30 * record:
+    def published() -> int:
+        try:
+            return index_rows(cache, "SELECT count(*) FROM entries")[0][0]
+        except (ValueError, sqlite3.Error):  # no index yet, or no table yet
+            return 0
+
+    while time.time() < deadline and published() < 30:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -442,6 +449,7 @@ def test_a_forked_child_opens_its_own_connection(tiny_bert, tmp_path):
     keys = [text_key(f"text {i}") for i in range(20)]
     vectors = np.arange(80, dtype=np.float32).reshape(20, 4)
     cache.put(keys[:10], vectors[:10])
+    cache.flush()  # as at the end of a transform
     assert cache.get(keys[:10])[0].all()  # the parent's connection and map are open now
     pid = os.fork()
     if pid == 0:  # the child: read what the parent wrote, add its own, exit without cleanup
@@ -449,6 +457,7 @@ def test_a_forked_child_opens_its_own_connection(tiny_bert, tmp_path):
         try:
             found, got = cache.get(keys[:10])
             cache.put(keys[10:], vectors[10:])
+            cache.flush()
             ok = bool(found.all()) and np.array_equal(got, vectors[:10]) and cache._pid == os.getpid()
         finally:
             os._exit(0 if ok else 1)
