@@ -69,7 +69,10 @@ def write(store, folder: Path, n: int, dim: int) -> float:
         began = time.perf_counter()
         cache.put(keys, vectors)
         elapsed += time.perf_counter() - began
-    return elapsed
+    began = time.perf_counter()
+    if hasattr(cache, "flush"):  # the end of a transform: every row published (format 2)
+        cache.flush()
+    return elapsed + time.perf_counter() - began
 
 
 def child(args) -> None:

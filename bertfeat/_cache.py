@@ -1,40 +1,34 @@
 """The on-disk vector store: no text is encoded twice by the same model setup.
 
 Layout (format 2): ``cache_dir/<setup>/`` per model setup (model fingerprint + every
-option that changes a vector) holds
+option that changes a vector) holds ``setup.json`` (what the setup is, for people),
+``index.sqlite`` (SQLite, WAL: key -> data file, row, crc32; :mod:`bertfeat._cache_index`)
+and ``*.vec`` data files of append-only records ``key (16 bytes) | vector (dim float32 LE)``,
+one per writing ``VectorCache``, read through memory maps (:mod:`bertfeat._cache_files`).
 
-- ``setup.json``: what the setup is, for people (model, options, dim, format);
-- ``index.sqlite`` (+ ``-wal``/``-shm`` while in use): SQLite in WAL mode, ``key -> (data
-  file, row, crc32)``; see :mod:`bertfeat._cache_index`;
-- ``*.vec`` data files: append-only records ``key (16 bytes) | vector (dim x float32 LE)``,
-  one file per writing ``VectorCache`` (so writers never share a file), read through
-  memory maps.
+Why, measured (``benchmarks/cache_designs.py``, BENCHMARKS.md "Disk cache at scale"): a
+lookup costs one index probe and one record read per key asked, whatever the cache size.
+Vectors as SQLite BLOBs gave the same lookups, but writing 1,000,000 took 30 s against 18 s
+(WAL writes every byte twice) and bulk reads ran at 57,000 against 89,000 texts/s.
 
-Why this shape, measured (BENCHMARKS.md, "Disk cache at scale"): a lookup costs one index
-probe and one record read per key asked, whatever the cache size. Vectors as SQLite BLOBs
-were tried side by side first: the same lookups, but writing 1,000,000 vectors took 30 s
-against 18 s (WAL writes every byte twice) and bulk reads ran at 57,000 against 89,000
-texts/s, both below today's shard store; records in plain files are written once and read
-by one fancy-index per file.
+Promises:
 
-Promises and how they are kept:
-
-- *No partial entry is ever visible.* A writer appends records to its own file, fsyncs,
-  and only then publishes their index rows in one transaction. A writer killed earlier
-  leaves unpublished bytes that nobody reads (``compact`` drops them).
-- *Concurrent writers lose nothing.* SQLite serialises the (short) publishing transactions
+- *No partial entry is visible.* Records are appended to the writer's own file; before
+  any index row points at them the file is fsynced, then the rows are published in one
+  transaction: per 65,536 rows or 2 s, and at :meth:`VectorCache.flush` (end of every
+  ``transform``). The writing instance reads its pending rows at once; a writer killed
+  earlier leaves bytes nobody reads (``compact`` drops them).
+- *Concurrent writers lose nothing*: SQLite serialises the publishing transactions
   (``busy_timeout``); a key published twice keeps its first row.
-- *Damage is recomputed, never returned.* Every record read is checked against its index
-  row: same key, crc32 of key + vector equal, row inside the file. A damaged entry is moved
-  to the ``quarantine`` table with a warning and recomputed. A damaged index (SQLite: "file
-  is not a database" / "malformed") is moved aside with one warning; the process goes on
-  without the cache and the next one starts a fresh index.
+- *Damage is recomputed, never returned*: each record read must match its index row (same
+  key, crc32 of key + vector, row inside the file); a damaged entry goes to the
+  ``quarantine`` table with a warning and is recomputed. A damaged index ("file is not a
+  database" / "malformed") is moved aside with one warning; that process goes on uncached.
 - *A folder that cannot be read or written degrades to no cache with one warning.*
-- *Shards of format 1* (``*.shard``, bertfeat before this store) are verified and imported
-  once; where the folder cannot be written they are refused with a message saying what to do.
+- *Format 1* (``*.shard`` files) is verified and imported once, or refused with a message
+  saying what to do where the folder cannot be written.
 
-Connections and memory maps are opened lazily and per process (``os.getpid``), never
-pickled: vectorizers travel to joblib and Dask workers.
+Connections, locks and memory maps are per process (``os.getpid``), never pickled.
 """
 
 from __future__ import annotations
@@ -54,7 +48,7 @@ import numpy as np
 
 from bertfeat import _cache_index as index
 from bertfeat._cache_files import DATA_SUFFIX, DataFiles, file_is_locked, record_crcs
-from bertfeat._cache_legacy import SHARD_SUFFIX, import_shards
+from bertfeat._cache_legacy import has_shards, import_shards
 
 KEY_BYTES = 16
 STALE_TMP_SECONDS = 3600
@@ -184,7 +178,7 @@ class VectorCache:
             return self._db
         if not self._legacy_checked:
             self._legacy_checked = True
-            if self._has_legacy_shards() and not self._import_legacy():
+            if has_shards(self.folder) and not self._import_legacy():
                 return None
         try:
             if create:
@@ -240,7 +234,8 @@ class VectorCache:
         db = self._connection(create=False)
         if db is None:
             return
-        position = {index.short(k): i for i, k in enumerate(keys)}
+        shorts = np.frombuffer(b"".join(keys), dtype="<i8")[::2].tolist()  # index.short of each key
+        position = dict(zip(shorts, range(len(keys))))
         # Asked for a large share of the cache: one scan of the index beats a probe per key.
         scan = len(keys) >= SCAN_SHARE * self.files.rows_on_disk(db)
         rows = index.lookup(db, list(position), position if scan else None)
@@ -337,12 +332,6 @@ class VectorCache:
         os.replace(tmp, target)
 
     # -- format 1 ------------------------------------------------------------------------
-    def _has_legacy_shards(self) -> bool:
-        try:
-            return any(n.endswith(SHARD_SUFFIX) and not n.startswith(".") for n in os.listdir(self.folder))
-        except OSError:
-            return False
-
     def _import_legacy(self) -> bool:
         """Import shards of format 1 into this store; False (and one warning) if that cannot be done."""
         try:

@@ -163,6 +163,7 @@ class DataFiles:
         ``(k, file, row, reason)``. ``position`` maps k to its slot, ``requested`` holds the full
         keys (V16) by slot. A file gone under a compaction is looked up again, once."""
         ks, files, row_numbers, crcs = zip(*rows)
+        k_array = np.array(ks, dtype=np.int64)
         files = np.array(files, dtype=np.int64)
         row_numbers = np.array(row_numbers, dtype=np.int64)
         crcs = np.array(crcs, dtype=np.uint32)
@@ -173,7 +174,7 @@ class DataFiles:
         for part in np.split(order, bounds):
             file_id = int(files[part[0]])
             try:
-                self._read_file(db, file_id, ks, part, row_numbers[part], crcs[part], slots[part], requested, found, out, damaged)
+                self._read_file(db, file_id, ks, part, k_array[part], row_numbers[part], crcs[part], slots[part], requested, found, out, damaged)
                 continue
             except FileNotFoundError:
                 pass
@@ -190,7 +191,7 @@ class DataFiles:
             damaged += [(ks[i], file_id, int(row_numbers[i]), f"{name}: data file is missing") for i in part if ks[i] not in still]
         return damaged
 
-    def _read_file(self, db, file_id, ks, part, row_numbers, crcs, slots, requested, found, out, damaged) -> None:
+    def _read_file(self, db, file_id, ks, part, k_array, row_numbers, crcs, slots, requested, found, out, damaged) -> None:
         mapped = self._map(db, file_id, int(row_numbers[-1]) + 1)
         name = self.names[file_id]
         for j in np.flatnonzero(row_numbers >= len(mapped)):
@@ -205,7 +206,7 @@ class DataFiles:
             same_key = got["key"] == requested[slots[at]]
             sound = np.array(record_crcs(got), dtype=np.uint32) == crcs[at]
             stored_k = np.ascontiguousarray(got["key"]).view("<i8")[::2]  # the record's own short key
-            indexed_k = np.fromiter((ks[part[i]] for i in at), dtype=np.int64, count=len(at))
+            indexed_k = k_array[at]
             # Another text with the same short key (same_key False, record sound, k equal): a
             # miss, nothing damaged. A record that does not match its index row: damaged.
             for j in np.flatnonzero(~sound | (stored_k != indexed_k)):

@@ -151,7 +151,8 @@ def lookup(db: sqlite3.Connection, keys: list[int], wanted: dict | None = None) 
     ``wanted`` (a dict or set of ``keys``) asks for one sequential scan of the index instead:
     faster when the keys are a large share of it (a bulk read of the whole cache)."""
     if wanted is not None:
-        return [r for r in db.execute("SELECT k, file, row, crc FROM entries") if r[0] in wanted]
+        every = db.execute("SELECT k, file, row, crc FROM entries").fetchall()
+        return [r for r in every if r[0] in wanted]
     found = []
     step = _batch_size(db)
     for start in range(0, len(keys), step):

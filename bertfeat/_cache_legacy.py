@@ -51,6 +51,13 @@ def read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
     return keys, vectors
 
 
+def has_shards(folder: Path) -> bool:
+    try:
+        return any(n.endswith(SHARD_SUFFIX) and not n.startswith(".") for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
 def import_shards(cache) -> int:
     """Move every valid format-1 shard of ``cache.folder`` into ``cache``; the vectors imported.
 
