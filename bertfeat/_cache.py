@@ -1,16 +1,34 @@
 """The on-disk vector store: no text is encoded twice by the same model setup.
 
-Layout: ``cache_dir/<setup>/`` per model setup (model fingerprint + every option that
-changes a vector), holding ``setup.json`` (what the setup is, for people) and shards.
-A shard is one file written by one ``transform`` chunk::
+Layout (format 2): ``cache_dir/<setup>/`` per model setup (model fingerprint + every
+option that changes a vector) holds ``setup.json`` (what the setup is, for people),
+``index.sqlite`` (SQLite, WAL: key -> data file, row, crc32; :mod:`bertfeat._cache_index`)
+and ``*.vec`` data files of append-only records ``key (16 bytes) | vector (dim float32 LE)``,
+one per writing ``VectorCache``, read through memory maps (:mod:`bertfeat._cache_files`).
 
-    b"BFSHARD1" | n (u64) | dim (u64) | blake2b-256 of the payload | keys (n x 16 bytes) | vectors (n x dim float32)
+Why, measured (``benchmarks/cache_designs.py``, BENCHMARKS.md "Disk cache at scale"): a
+lookup costs one index probe and one record read per key asked, whatever the cache size.
+Vectors as SQLite BLOBs gave the same lookups, but writing 1,000,000 took 30 s against 18 s
+(WAL writes every byte twice) and bulk reads ran at 57,000 against 89,000 texts/s.
 
-Why this shape: writers never touch a file that exists, so concurrent processes
-need no lock to add vectors (each writes its own shard to a temporary name, fsyncs,
-then renames it into place: readers see whole shards or nothing). Every read
-re-checks the digest, so a damaged shard is detected, quarantined and recomputed,
-never returned. A lock (filelock) guards only ``clear`` and ``compact``.
+Promises:
+
+- *No partial entry is visible.* Records are appended to the writer's own file; before
+  any index row points at them the file is fsynced, then the rows are published in one
+  transaction: per 65,536 rows or 2 s, and at :meth:`VectorCache.flush` (end of every
+  ``transform``). The writing instance reads its pending rows at once; a writer killed
+  earlier leaves bytes nobody reads (``compact`` drops them).
+- *Concurrent writers lose nothing*: SQLite serialises the publishing transactions
+  (``busy_timeout``); a key published twice keeps its first row.
+- *Damage is recomputed, never returned*: each record read must match its index row (same
+  key, crc32 of key + vector, row inside the file); a damaged entry goes to the
+  ``quarantine`` table with a warning and is recomputed. A damaged index ("file is not a
+  database" / "malformed") is moved aside with one warning; that process goes on uncached.
+- *A folder that cannot be read or written degrades to no cache with one warning.*
+- *Format 1* (``*.shard`` files) is verified and imported once, or refused with a message
+  saying what to do where the folder cannot be written.
+
+Connections, locks and memory maps are per process (``os.getpid``), never pickled.
 """
 
 from __future__ import annotations
@@ -18,7 +36,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
+import threading
 import time
 import uuid
 import warnings
@@ -26,11 +46,16 @@ from pathlib import Path
 
 import numpy as np
 
-MAGIC = b"BFSHARD1"
-HEADER = struct.Struct("<8sQQ32s")
+from bertfeat import _cache_index as index
+from bertfeat._cache_files import DATA_SUFFIX, DataFiles, file_is_locked, record_crcs
+from bertfeat._cache_legacy import has_shards, import_shards
+
 KEY_BYTES = 16
-SHARD_SUFFIX = ".shard"
 STALE_TMP_SECONDS = 3600
+SCAN_SHARE = 0.25  # lookups of at least this share of the stored rows scan the index instead
+PUBLISH_ROWS = 65536  # index rows published at once (a transaction costs ~ the pages it dirties)...
+PUBLISH_SECONDS = 2.0  # ...or sooner, when the oldest pending row waited this long (and at flush)
+FORMAT = index.FORMAT
 
 
 def text_key(item) -> bytes:
@@ -50,37 +75,6 @@ def setup_key(fingerprint: str, settings: dict) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
-class CorruptShard(Exception):
-    pass
-
-
-def _read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
-    """(keys as 16-byte strings, vectors float32) of a shard, after checking its digest."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise
-    except OSError as exc:  # a folder under a shard's name, an unreadable file, an I/O error
-        raise CorruptShard(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from exc
-    if len(data) < HEADER.size:
-        raise CorruptShard(f"{path.name}: truncated header ({len(data)} bytes)")
-    magic, n, dim, digest = HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptShard(f"{path.name}: not a bertfeat shard")
-    expected = HEADER.size + n * KEY_BYTES + n * dim * 4
-    if len(data) != expected:
-        raise CorruptShard(f"{path.name}: {len(data)} bytes, expected {expected} (truncated or padded)")
-    payload = memoryview(data)[HEADER.size :]
-    if hashlib.blake2b(payload, digest_size=32).digest() != digest:
-        raise CorruptShard(f"{path.name}: checksum mismatch (bytes changed on disk)")
-    # Slices, not a numpy "S16" array: numpy strips trailing NUL bytes from "S" items, so
-    # a key ending in 0x00 (1 text in 256) would never match again and be re-encoded forever.
-    raw = bytes(payload[: n * KEY_BYTES])
-    keys = [raw[i : i + KEY_BYTES] for i in range(0, n * KEY_BYTES, KEY_BYTES)]
-    vectors = np.frombuffer(payload[n * KEY_BYTES :], dtype="<f4").reshape(n, dim)
-    return keys, vectors
-
-
 class VectorCache:
     """Vectors of one model setup under ``root``; safe for many processes at once."""
 
@@ -89,212 +83,340 @@ class VectorCache:
         self.folder = self.root / setup
         self.dim = int(dim)
         self.description = description or {}
-        self._index: dict[bytes, str] = {}  # key -> shard file name
-        self._seen: set[str] = set()
-        self._damaged: set[str] = set()  # damaged shards that could not be moved aside
+        self.records = np.dtype([("key", f"V{KEY_BYTES}"), ("vector", "<f4", (self.dim,))])
         self.disabled_reason: str | None = None
         self.hits = 0
         self.misses = 0
+        self._unreadable = False  # reads failed: no lookups either
+        self._skip: set[int] = set()  # damaged entries that could not be quarantined
+        self._reset_process_state()
 
-    # -- reading -------------------------------------------------------------------
-    def _shards(self) -> list[str]:
+    # -- per-process state (never pickled, rebuilt after fork) -----------------------------
+    def _reset_process_state(self) -> None:
+        self._pid = os.getpid()
+        self._mutex = threading.RLock()
+        self._db = None
+        self._writable = False
+        self._legacy_checked = False
+        self._file_lock = None
+        self._pending: dict[int, tuple] = {}  # k -> (k, file, row, crc): stored, not yet published
+        self._pending_since = 0.0
+        self.files = DataFiles(self.folder, self.records)
+
+    def __getstate__(self):
+        self.flush()
+        state = dict(self.__dict__)
+        for name in ("_mutex", "_db", "files", "_file_lock", "_pending"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_process_state()
+
+    def _here(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's connection and files are not ours
+            self._reset_process_state()
+
+    def __del__(self):
         try:
-            # Not ".tmp-*.shard": another process is still writing those (renamed when whole).
-            return sorted(p for p in os.listdir(self.folder) if p.endswith(SHARD_SUFFIX) and not p.startswith("."))
-        except FileNotFoundError:
-            return []
-        except OSError as exc:  # cache_dir is a file, or cannot be listed: go on without it
-            if self.disabled_reason is None:
-                self.disabled_reason = f"{type(exc).__name__}: {exc}"
-                warnings.warn(
-                    f"bertfeat cache at {str(self.folder)!r} cannot be read ({self.disabled_reason}); "
-                    "going on without it (results are unaffected)",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            return []
+            self.flush()
+        except Exception:  # interpreter shutting down: the rows stay unpublished (never half)
+            pass
 
-    def _quarantine(self, name: str, reason: str) -> None:
-        warnings.warn(f"bertfeat cache: damaged shard ignored and recomputed: {reason}", RuntimeWarning, stacklevel=3)
-        try:
-            os.replace(self.folder / name, self.folder / (name + ".corrupt"))
-        except OSError:
-            # Another process moved it, or the folder is read-only: skip it from now on
-            # (names are unique, so this one can never become a good shard again).
-            self._damaged.add(name)
-        self._forget(name)
+    def close(self) -> None:
+        """Publish what is pending, close the index and data files (they reopen on the next call)."""
+        with self._mutex:
+            self.flush()
+            self.files.close()
+            if self._db is not None:
+                self._db.close()
+            self._db = None
 
-    def _forget(self, name: str) -> None:
-        self._index = {k: v for k, v in self._index.items() if v != name}
-        self._seen.discard(name)
-
-    def refresh(self) -> None:
-        """Index shards that other calls or processes wrote since the last look."""
-        names = self._shards()
-        gone = self._seen - set(names)
-        for name in gone:  # compacted or cleared by another process
-            self._forget(name)
-        for name in names:
-            if name in self._seen or name in self._damaged:
-                continue
-            try:
-                keys, vectors = _read_shard(self.folder / name)
-            except FileNotFoundError:
-                continue
-            except CorruptShard as exc:
-                self._quarantine(name, str(exc))
-                continue
-            if vectors.shape[1] != self.dim:
-                self._quarantine(name, f"{name}: dim {vectors.shape[1]} != {self.dim}")
-                continue
-            self._seen.add(name)
-            for k in keys:
-                self._index[k] = name
-
-    def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """(found mask, vectors of the found keys in order). Every shard read is verified."""
-        found = np.zeros(len(keys), dtype=bool)
-        out = np.empty((len(keys), self.dim), dtype=np.float32)
-        self.refresh()
-        by_shard: dict[str, list[int]] = {}
-        for i, k in enumerate(keys):
-            name = self._index.get(k)
-            if name is not None:
-                by_shard.setdefault(name, []).append(i)
-        for name, rows in by_shard.items():
-            try:
-                shard_keys, vectors = _read_shard(self.folder / name)
-            except FileNotFoundError:
-                self._forget(name)
-                continue
-            except CorruptShard as exc:
-                self._quarantine(name, str(exc))
-                continue
-            position = {k: j for j, k in enumerate(shard_keys)}
-            for i in rows:
-                j = position.get(keys[i])
-                if j is not None:
-                    out[i] = vectors[j]
-                    found[i] = True
-        self.hits += int(found.sum())
-        self.misses += int((~found).sum())
-        return found, out[found]
-
-    # -- writing -------------------------------------------------------------------
-    def put(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Add a shard with the keys not stored yet. On a write error, warn once and go on uncached."""
-        if self.disabled_reason is not None or not keys:
+    # -- warnings ------------------------------------------------------------------------
+    def _disable(self, action: str, exc: BaseException, stacklevel: int = 4) -> None:
+        if action == "read":
+            self._unreadable = True
+        if self.disabled_reason is not None:
             return
-        new = [i for i, k in enumerate(keys) if k not in self._index]
-        if not new:
-            return
-        key_block = b"".join(keys[i] for i in new)
-        vector_block = np.ascontiguousarray(vectors[new], dtype="<f4").tobytes()
-        digest = hashlib.blake2b(key_block + vector_block, digest_size=32).digest()
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SHARD_SUFFIX}"
-        tmp = self.folder / f".tmp-{name}"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._write_description()
-            with open(tmp, "wb") as handle:
-                handle.write(HEADER.pack(MAGIC, len(new), self.dim, digest))
-                handle.write(key_block)
-                handle.write(vector_block)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.folder / name)
-        except OSError as exc:
+        self.disabled_reason = f"{type(exc).__name__}: {exc}"
+        what = "going on without it" if action == "read" else "going on without storing vectors"
+        warnings.warn(
+            f"bertfeat cache at {str(self.folder)!r} cannot be {action} ({self.disabled_reason}); "
+            f"{what} (results are unaffected)",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+
+    def _index_damaged(self, exc: BaseException) -> None:
+        """Move a damaged index aside (once), warn once, go on without the cache."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = False
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
             try:
-                tmp.unlink()
+                os.replace(self.folder / (index.INDEX_NAME + suffix), self.folder / f"{index.INDEX_NAME}.corrupt-{stamp}{suffix}")
+                moved = moved or suffix == ""
             except OSError:
                 pass
-            self.disabled_reason = f"{type(exc).__name__}: {exc}"
+        where = f"moved aside to {index.INDEX_NAME}.corrupt-{stamp}" if moved else "left in place (cannot be moved)"
+        self._unreadable = True
+        if self.disabled_reason is None:
+            self.disabled_reason = f"damaged index: {exc}"
             warnings.warn(
-                f"bertfeat cache at {str(self.folder)!r} cannot be written ({self.disabled_reason}); "
-                "going on without storing vectors (results are unaffected)",
+                f"bertfeat cache at {str(self.folder)!r}: the index is damaged ({exc}); {where}; going on "
+                "without the cache in this process, the next one starts a fresh index (results are unaffected)",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            return
-        self._seen.add(name)
-        for i in new:
-            self._index[keys[i]] = name
 
-    def _write_description(self) -> None:
+    # -- the index -----------------------------------------------------------------------
+    def _connection(self, create: bool):
+        """The index, opened once per process; None when there is none (yet) or it is unusable."""
+        self._here()
+        if self._db is not None and (self._writable or not create):
+            return self._db
+        if not self._legacy_checked:
+            self._legacy_checked = True
+            if has_shards(self.folder) and not self._import_legacy():
+                return None
+        try:
+            if create:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._write_description()
+                with self._lock():  # creating the file and schema: one process at a time
+                    db, writable = index.connect(self.folder, create=True)
+            else:
+                db, writable = index.connect(self.folder, create=False)
+        except FileNotFoundError:
+            return None
+        except index.IndexDamaged as exc:
+            self._index_damaged(exc)
+            return None
+        except index.NewerFormat as exc:
+            self._disable("read", RuntimeError(f"{exc}: upgrade bertfeat or use another cache_dir"))
+            return None
+        if self._db is not None:
+            self._db.close()
+        self._db, self._writable = db, writable
+        return db
+
+    def _guarded(self, action: str, work, default=None):
+        """Run ``work()``: SQLite damage moves the index aside, I/O errors turn the cache off."""
+        try:
+            return work()
+        except index.sqlite3.DatabaseError as exc:
+            if index.is_damage(exc):
+                self._index_damaged(exc)
+            else:  # locked for too long, disk full, read-only
+                self._disable(action, exc, stacklevel=5)
+        except OSError as exc:
+            self._disable(action, exc, stacklevel=5)
+        return default
+
+    # -- reading -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Nothing to do: every lookup asks the on-disk index (kept for callers of format 1)."""
+
+    def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, vectors of the found keys in order). Every record read is verified."""
+        found = np.zeros(len(keys), dtype=bool)
+        out = np.empty((len(keys), self.dim), dtype=np.float32)
+        if keys and not self._unreadable:
+            with self._mutex:
+                self._guarded("read", lambda: self._read(keys, found, out))
+        hits = int(found.sum())
+        self.hits += hits
+        self.misses += len(keys) - hits
+        return found, (out if hits == len(keys) else out[found])  # no copy when every key was found
+
+    def _read(self, keys: list[bytes], found: np.ndarray, out: np.ndarray) -> None:
+        db = self._connection(create=False)
+        if db is None:
+            return
+        shorts = np.frombuffer(b"".join(keys), dtype="<i8")[::2].tolist()  # index.short of each key
+        position = dict(zip(shorts, range(len(keys))))
+        # Asked for a large share of the cache: one scan of the index beats a probe per key.
+        scan = len(keys) >= SCAN_SHARE * self.files.rows_on_disk(db)
+        rows = index.lookup(db, list(position), position if scan else None)
+        if self._pending:  # this instance's own rows, stored but not yet published
+            indexed = {r[0] for r in rows}
+            rows += [self._pending[k] for k in position if k in self._pending and k not in indexed]
+        if self._skip:
+            rows = [r for r in rows if r[0] not in self._skip]
+        if not rows:
+            return
+        requested = np.frombuffer(b"".join(keys), dtype=self.records["key"])
+        damaged = self.files.read(db, rows, position, requested, found, out)
+        if damaged:
+            self._quarantine(db, damaged)
+
+    def _quarantine(self, db, damaged: list[tuple[int, int, int, str]]) -> None:
+        first = damaged[0][3]
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        warnings.warn(
+            f"bertfeat cache: damaged entry ignored and recomputed: {first}{more}", RuntimeWarning, stacklevel=5
+        )
+        try:
+            if not self._writable:
+                raise PermissionError("the index is open read-only")
+            index.quarantine(db, damaged)
+        except (OSError, index.sqlite3.OperationalError):  # read-only: skip them from now on
+            self._skip.update(d[0] for d in damaged)
+        for k, *_ in damaged:
+            self._pending.pop(k, None)
+
+    # -- writing -------------------------------------------------------------------------
+    def put(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Store vectors: data fsynced first, index rows published after (at once when
+        ``PUBLISH_ROWS`` are pending or the oldest waited ``PUBLISH_SECONDS``, else at
+        :meth:`flush`). This instance reads its pending rows at once. Errors: warn once, go on."""
+        if self.disabled_reason is not None or not keys:
+            return
+        with self._mutex:
+            self._guarded("written", lambda: self._write(keys, vectors))
+
+    def _write(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        self._here()
+        if self.files.handle is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.files.create()  # first, so that a read-only folder fails before anything is made
+        db = self._connection(create=True)
+        if db is None:
+            return
+        if not self._writable:
+            raise PermissionError(13, "Permission denied (the index is read-only)", str(self.folder))
+        records = np.empty(len(keys), dtype=self.records)
+        records["key"] = np.frombuffer(b"".join(keys), dtype=self.records["key"])
+        records["vector"] = vectors
+        crcs = record_crcs(records)
+        try:
+            file_id, first_row = self.files.append(db, records)
+        except BaseException:
+            self._pending.clear()  # cut off with the file: never published
+            raise
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        for k, row, crc in zip(map(index.short, keys), range(first_row, first_row + len(keys)), crcs):
+            self._pending.setdefault(k, (k, file_id, row, crc))
+        if len(self._pending) >= PUBLISH_ROWS or time.monotonic() - self._pending_since >= PUBLISH_SECONDS:
+            self._publish(db)
+
+    def _publish(self, db) -> None:
+        # One transaction dirties about one page per key; sorted keys share pages.
+        pending = self._pending
+        try:
+            self.files.sync()  # the data is on disk before any row points at it
+        except BaseException:
+            pending.clear()
+            raise
+        index.publish(db, [pending[k] for k in sorted(pending)])
+        self._pending.clear()
+
+    def flush(self) -> None:
+        """Publish the rows this instance stored (their data is on disk already)."""
+        if not self._pending or self._pid != os.getpid():
+            return
+        with self._mutex:
+            if self._db is not None and self._writable:
+                self._guarded("written", lambda: self._publish(self._db))
+            if self.disabled_reason is not None:
+                self._pending.clear()
+
+    def _write_description(self, replace: bool = False) -> None:
         target = self.folder / "setup.json"
-        if target.exists():
+        if target.exists() and not replace:
             return
         tmp = self.folder / f".tmp-setup-{uuid.uuid4().hex[:8]}.json"
-        tmp.write_text(json.dumps({"dim": self.dim, **self.description}, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps({"dim": self.dim, "format": FORMAT, **self.description}, indent=2, sort_keys=True))
         os.replace(tmp, target)
 
-    # -- housekeeping --------------------------------------------------------------
+    # -- format 1 ------------------------------------------------------------------------
+    def _import_legacy(self) -> bool:
+        """Import shards of format 1 into this store; False (and one warning) if that cannot be done."""
+        try:
+            probe = self.folder / f".tmp-probe-{uuid.uuid4().hex[:8]}"
+            open(probe, "xb").close()  # can this folder be written at all? (nothing made if not)
+            os.unlink(probe)
+            with self._lock():
+                import_shards(self)
+        except (OSError, index.sqlite3.DatabaseError) as exc:
+            self._disable(
+                "read",
+                OSError(
+                    f"it holds shards of format 1 (bertfeat before the SQLite index) that cannot be imported "
+                    f"here ({type(exc).__name__}: {exc}); open it once where the folder is writable to import "
+                    "them, or delete the folder"
+                ),
+            )
+            return False
+        return self.disabled_reason is None
+
+    # -- housekeeping --------------------------------------------------------------------
     def _lock(self):
+        """The folder-wide lock of create / import / compact / clear (one object: re-entrant)."""
         from filelock import FileLock
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / ".bertfeat.lock"))
+        if self._file_lock is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._file_lock = FileLock(str(self.root / ".bertfeat.lock"))
+        return self._file_lock
 
     def info(self) -> dict:
-        self.refresh()
-        shards = self._shards()
-        size = sum((self.folder / s).stat().st_size for s in shards if (self.folder / s).exists())
+        self.flush()
+        with self._mutex:
+            db = None if self._unreadable else self._guarded("read", lambda: self._connection(create=False))
+            entries = self._guarded("read", lambda: index.entry_count(db), 0) if db is not None else 0
+        names = self.files.on_disk()
+        size = 0
+        for name in [*names, index.INDEX_NAME, index.INDEX_NAME + "-wal"]:
+            try:
+                size += (self.folder / name).stat().st_size
+            except OSError:
+                pass
         return {
             "folder": str(self.folder),
-            "entries": len(self._index),
-            "shards": len(shards),
+            "format": FORMAT,
+            "entries": entries,
+            "files": len(names),
             "bytes": size,
             "hits": self.hits,
             "misses": self.misses,
             "disabled": self.disabled_reason,
         }
 
-    def compact(self) -> None:
-        """Merge every valid shard into one (fewer files to scan); safe beside readers."""
-        with self._lock():
-            self.refresh()
-            names = self._shards()
-            if len(names) < 2:
-                return
-            keys, vectors = [], []
-            for name in names:
-                try:
-                    k, v = _read_shard(self.folder / name)
-                except (CorruptShard, FileNotFoundError):
-                    continue
-                keys.extend(k)
-                vectors.append(v)
-            first: dict[bytes, int] = {}
-            for j, k in enumerate(keys):
-                first.setdefault(k, j)
-            rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-            self._index.clear()
-            self._seen.clear()
-            self.put(list(first), np.concatenate(vectors)[rows])
-            if self.disabled_reason is None:
-                for name in names:
-                    try:
-                        os.unlink(self.folder / name)
-                    except FileNotFoundError:
-                        pass
-            self._index.clear()
-            self._seen.clear()
+    def compact(self) -> int:
+        """Rewrite the data files no writer holds into one, dropping rows no entry uses and
+        damaged ones; the number of files merged."""
+        self.flush()
+        with self._mutex, self._lock():
+            self.files.close()  # our own data file is finished: it can be merged too
+            db = self._connection(create=False)
+            if db is None or not self._writable:
+                return 0
+            return self._guarded("written", lambda: self.files.compact(db), 0)
 
     def clear(self) -> None:
         """Delete this setup's vectors."""
-        import shutil
-
-        with self._lock():
-            shutil.rmtree(self.folder, ignore_errors=True)
-        self._index.clear()
-        self._seen.clear()
+        with self._mutex:
+            self._pending.clear()
+            self.close()
+            with self._lock():
+                shutil.rmtree(self.folder, ignore_errors=True)
+            self._skip.clear()
 
     def remove_stale_temporaries(self) -> None:
-        """Temporary files of writers killed mid-write (older than an hour) are deleted."""
+        """Files no index refers to, that no writer holds, older than an hour, are deleted."""
         now = time.time()
-        for path in self.folder.glob(".tmp-*"):
+        db = self._connection(create=False)
+        known = set(index.file_names(db).values()) if db is not None else set()
+        for path in [*self.folder.glob(".tmp-*"), *self.folder.glob(f"*{DATA_SUFFIX}")]:
             try:
-                if now - path.stat().st_mtime > STALE_TMP_SECONDS:
-                    path.unlink()
+                if path.name in known or now - path.stat().st_mtime <= STALE_TMP_SECONDS or file_is_locked(path):
+                    continue
+                path.unlink()
             except OSError:
                 pass
+
+
+__all__ = ["VectorCache", "text_key", "setup_key"]

@@ -336,6 +336,8 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
                 unique[rows] = vectors
                 if cache is not None:  # stored per chunk: a killed run keeps what it finished
                     cache.put([unique_keys[i] for i in rows], vectors)
+            if cache is not None:  # visible to other processes from now on
+                cache.flush()
         if not distinct:
             np.take(unique, slot, axis=0, out=out)
         return out
@@ -367,12 +369,12 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     # -- cache ---------------------------------------------------------------------
     def cache_info(self) -> dict:
-        """Entries, shards, bytes, hits and misses of this setup's cache (fitted, cache on)."""
+        """Entries, data files, bytes, hits and misses of this setup's cache (fitted, cache on)."""
         check_is_fitted(self, "model_fingerprint_")
         self._ensure_setup()
         cache = self._cache()
         if cache is None:
-            return {"folder": None, "entries": 0, "shards": 0, "bytes": 0, "hits": 0, "misses": 0, "disabled": "cache_dir=None"}
+            return {"folder": None, "entries": 0, "files": 0, "bytes": 0, "hits": 0, "misses": 0, "disabled": "cache_dir=None"}
         return cache.info()
 
     def clear_cache(self) -> None:

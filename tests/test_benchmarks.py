@@ -22,3 +22,21 @@ def test_speed_benchmark_writes_its_section(tmp_path):
     assert "<!-- BEGIN speed -->" in text and "`bertvec-cold`" in text and "FAILED" not in out.stdout
     assert "fast mode vs BertVectorizer cold" in text
     assert "lowest cosine to a direct fp32 forward pass) | 1.0000" in text  # the default path is exact
+
+
+def test_cache_benchmark_runs_both_stores_and_cleans_up(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "cache.py"), "--sizes", "300", "--rounds", "1", "--lookups", "50",
+           "--bulk", "300", "--dim", "8", "--folder", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "| new | 300 | 1 |" in out.stdout
+    assert "| old | 300 | 1 |" in out.stdout or "measuring the new store only" in out.stdout
+    assert list(tmp_path.iterdir()) == []  # every cache folder deleted
+
+
+def test_cache_design_comparison_runs_and_cleans_up(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "cache_designs.py"), "--n", "500", "--bulk", "200", "--folder", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "blobs {" in out.stdout and "index+files {" in out.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import json
 import os
 import shutil
+import sqlite3
+import struct
 import signal
 import subprocess
 import sys
@@ -18,14 +23,24 @@ from sklearn.base import clone
 
 import bertfeat._encode as encode
 from bertfeat import BertVectorizer
-from bertfeat._cache import SHARD_SUFFIX
+from bertfeat._cache_files import DATA_SUFFIX
 
 TEXTS = [f"sentence number {i} about {'cats' if i % 2 else 'dogs'}" for i in range(60)]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def shards(cache_dir) -> list[Path]:
-    return sorted(Path(cache_dir).rglob(f"*{SHARD_SUFFIX}"))
+def data_files(cache_dir) -> list[Path]:
+    return sorted(p for p in Path(cache_dir).rglob(f"*{DATA_SUFFIX}") if p.is_file())
+
+
+def index_rows(cache_dir, sql: str) -> list[tuple]:
+    """Ask the index directly (read-only), as a person inspecting the folder would."""
+    (path,) = Path(cache_dir).rglob("index.sqlite")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
 
 
 @pytest.fixture
@@ -111,54 +126,58 @@ def test_retrained_model_saved_over_the_old_one_is_not_served_old_vectors(tiny_b
     assert np.abs(new - old).max() > 1e-3
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
-def test_damaged_shard_is_detected_and_recomputed(tiny_bert, tmp_path, damage, count_forward):
+@pytest.mark.parametrize("damage, n_damaged", [("flip", 1), ("truncate", 30), ("garbage", 60)])
+def test_damaged_data_file_is_detected_and_recomputed(tiny_bert, tmp_path, damage, n_damaged, count_forward):
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     clean = vec.transform(TEXTS)
-    (shard,) = shards(tmp_path)
-    data = bytearray(shard.read_bytes())
+    del vec
+    gc.collect()
+    (data_file,) = data_files(tmp_path)
+    data = bytearray(data_file.read_bytes())
     if damage == "flip":
-        data[-7] ^= 0xFF  # inside the vectors
+        data[-7] ^= 0xFF  # inside the last record's vector
     elif damage == "truncate":
         data = data[: len(data) // 2]
     else:
-        data = bytearray(b"not a shard at all")
-    shard.write_bytes(bytes(data))
+        data = bytearray(b"not a data file at all")
+    data_file.write_bytes(bytes(data))
     count_forward.clear()
     fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
-    with pytest.warns(RuntimeWarning, match="damaged shard"):
+    with pytest.warns(RuntimeWarning, match="damaged entry ignored and recomputed"):
         again = fresh.transform(TEXTS)
-    assert count_forward, "damaged entries must be recomputed"
+    assert sum(count_forward) == n_damaged, "exactly the damaged entries are recomputed"
     np.testing.assert_allclose(again, clean, atol=1e-6)
-    assert not shard.exists() and shard.with_name(shard.name + ".corrupt").exists()
+    assert index_rows(tmp_path, "SELECT count(*) FROM quarantine") == [(n_damaged,)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # recomputed vectors were stored again, whole
+        later = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+        np.testing.assert_allclose(later.transform(TEXTS), clean, atol=1e-6)
+    assert later.cache_info()["hits"] == len(TEXTS)
 
 
 def test_damage_after_indexing_is_still_caught(tiny_bert, tmp_path):
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     clean = vec.transform(TEXTS)
-    (shard,) = shards(tmp_path)
-    data = bytearray(shard.read_bytes())
+    (data_file,) = data_files(tmp_path)
+    data = bytearray(data_file.read_bytes())
     data[-3] ^= 0x10
-    shard.write_bytes(bytes(data))
+    data_file.write_bytes(bytes(data))
     with pytest.warns(RuntimeWarning, match="checksum"):
-        again = vec.transform(TEXTS)  # same instance: its index already knew the shard
+        again = vec.transform(TEXTS)  # same instance: it has the file mapped already
     np.testing.assert_allclose(again, clean, atol=1e-6)
 
 
 def test_unwritable_cache_degrades_to_off_with_one_warning(tiny_bert, tmp_path, monkeypatch):
-    import bertfeat._cache as cache_module
+    import bertfeat._cache_files as cache_files
 
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     vec.transform(TEXTS[:10])
-    before = {p: p.read_bytes() for p in shards(tmp_path)}
-    real_open = open
+    before = {p: p.read_bytes() for p in data_files(tmp_path)}
 
-    def disk_full(path, mode="r", *args, **kwargs):
-        if "w" in mode and ".tmp-" in str(path):
-            raise OSError(28, "No space left on device")
-        return real_open(path, mode, *args, **kwargs)
+    def disk_full(fd):  # the data reached the file, then the disk filled up
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_module, "open", disk_full, raising=False)
+    monkeypatch.setattr(cache_files.os, "fsync", disk_full)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = vec.transform(TEXTS)
@@ -168,8 +187,10 @@ def test_unwritable_cache_degrades_to_off_with_one_warning(tiny_bert, tmp_path, 
     want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
     np.testing.assert_allclose(got, want, atol=1e-6)
     np.testing.assert_allclose(got_again[:-1], want[30:], atol=1e-6)
-    assert {p: p.read_bytes() for p in shards(tmp_path)} == before
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in data_files(tmp_path)} == before  # the unsynced tail was cut off
     assert not list(Path(tmp_path).rglob(".tmp-*"))
+    assert index_rows(tmp_path, "SELECT count(*) FROM entries") == [(10,)]  # nothing unsynced was published
 
 
 def test_cache_survives_clone_and_pickle(tiny_bert, tmp_path, count_forward):
@@ -188,7 +209,7 @@ def test_cache_info_and_clear(tiny_bert, tmp_path):
     assert vec.cache_info()["entries"] == 0
     vec.transform(TEXTS)
     info = vec.cache_info()
-    assert info["entries"] == len(TEXTS) and info["shards"] == 1 and info["bytes"] > len(TEXTS) * 32 * 4
+    assert info["entries"] == len(TEXTS) and info["files"] == 1 and info["bytes"] > len(TEXTS) * 32 * 4
     other = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path, pooling="cls").fit(TEXTS)
     other.transform(TEXTS)
     vec.clear_cache()
@@ -196,14 +217,15 @@ def test_cache_info_and_clear(tiny_bert, tmp_path):
     assert other.cache_info()["entries"] == len(TEXTS)  # other setups are kept
 
 
-def test_compact_merges_shards_and_keeps_every_vector(tiny_bert, tmp_path):
+def test_compact_merges_data_files_and_keeps_every_vector(tiny_bert, tmp_path):
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
-    for start in range(0, 60, 15):
-        vec.transform(TEXTS[start : start + 15])
+    for start in range(0, 60, 15):  # each clone writes its own data file
+        clone(vec).fit(TEXTS).transform(TEXTS[start : start + 15])
+    gc.collect()
     before = vec.transform(TEXTS)
-    assert len(shards(tmp_path)) == 4
+    assert len(data_files(tmp_path)) == 4
     vec._cache().compact()
-    assert len(shards(tmp_path)) == 1
+    assert len(data_files(tmp_path)) == 1
     fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     np.testing.assert_array_equal(fresh.transform(TEXTS), before)
     assert fresh.cache_info()["hits"] == len(TEXTS)
@@ -212,9 +234,11 @@ def test_compact_merges_shards_and_keeps_every_vector(tiny_bert, tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys, numpy as np
+    import bertfeat._cache as cache
     import bertfeat._encode as encode
     from bertfeat import BertVectorizer
     encode.STREAM_CHUNK = int(sys.argv[4])
+    cache.PUBLISH_SECONDS = 0  # every chunk published at once: the most transactions to interleave
     model, cache, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
     texts = [f"shared text {i}" for i in range(start, start + 400)]
     vec = BertVectorizer(model=model, cache_dir=cache, progress=False).fit(texts)
@@ -246,7 +270,13 @@ def test_process_killed_mid_run_leaves_no_half_entry(tiny_bert, tmp_path):
     cache = tmp_path / "cache"
     proc = _run_writer([tiny_bert, cache, 0, 10, tmp_path / "never.npy"])
     deadline = time.time() + 120
-    while time.time() < deadline and len(shards(cache)) < 3:
+    def published() -> int:
+        try:
+            return index_rows(cache, "SELECT count(*) FROM entries")[0][0]
+        except (ValueError, sqlite3.Error):  # no index yet, or no table yet
+            return 0
+
+    while time.time() < deadline and published() < 30:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -254,7 +284,7 @@ def test_process_killed_mid_run_leaves_no_half_entry(tiny_bert, tmp_path):
     texts = [f"shared text {i}" for i in range(400)]
     reader = BertVectorizer(model=str(tiny_bert), cache_dir=cache).fit(texts)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no shard may look damaged: writes are atomic
+        warnings.simplefilter("error")  # no entry may look damaged: rows are published after their data
         got = reader.transform(texts)
     info = reader.cache_info()
     assert 0 < info["hits"] < 400
@@ -275,9 +305,164 @@ def test_keys_ending_in_a_nul_byte_are_found_again(tiny_bert, tmp_path, count_fo
     again = clone(vec).fit(texts)
     np.testing.assert_array_equal(again.transform(texts), first)
     assert count_forward == []
-    again.transform(TEXTS[5:10])  # a second shard, so that compact has two to merge
+    again.transform(TEXTS[5:10])  # a second data file (this clone's), so that compact has two to merge
     again._cache().compact()
     count_forward.clear()
     np.testing.assert_array_equal(clone(vec).fit(texts).transform(texts), first)
     assert count_forward == []
     assert clone(vec).fit(texts).cache_info()["entries"] == 13
+
+
+def test_a_writer_stopped_between_data_and_index_publishes_nothing(tiny_bert, tmp_path, monkeypatch):
+    """The data of a chunk is fsynced, then its index rows are published in one transaction:
+    a process stopped in between leaves bytes nobody reads, never a half entry."""
+    import bertfeat._cache_index as cache_index
+
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    vec.transform(TEXTS[:20])
+    real_publish = cache_index.publish
+
+    def killed(db, rows):
+        raise SystemExit("killed after the data was written, before the index")
+
+    monkeypatch.setattr(cache_index, "publish", killed)
+    with pytest.raises(SystemExit):
+        vec.transform(TEXTS)
+    monkeypatch.setattr(cache_index, "publish", real_publish)
+    assert sum(p.stat().st_size for p in data_files(tmp_path)) == 60 * (16 + 32 * 4)  # the 40 were written
+    assert index_rows(tmp_path, "SELECT count(*) FROM entries") == [(20,)]
+    reader = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = reader.transform(TEXTS)
+    assert reader.cache_info()["hits"] == 20
+    want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_a_lookup_reads_only_the_entries_it_asks_for(tiny_bert, tmp_path):
+    """Shown through damage: a damaged entry goes unnoticed by lookups of other texts (they
+    never read it), and is caught as soon as its own text is asked for."""
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    clean = vec.transform(TEXTS)
+    del vec
+    gc.collect()
+    (data_file,) = data_files(tmp_path)
+    data = bytearray(data_file.read_bytes())
+    data[-7] ^= 0xFF  # the last text's vector
+    data_file.write_bytes(bytes(data))
+    reader = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(reader.transform(TEXTS[:59]), clean[:59])
+    with pytest.warns(RuntimeWarning, match="row 59 checksum mismatch"):
+        np.testing.assert_allclose(reader.transform(TEXTS[58:]), clean[58:], atol=1e-6)
+    assert reader.cache_info()["hits"] == 59 + 1
+
+
+@pytest.mark.parametrize("damage", ["header", "pages"])
+def test_damaged_index_is_moved_aside_with_one_warning(tiny_bert, tmp_path, damage):
+    """Flipped bytes in the SQLite file ("file is not a database" / "malformed"): one warning,
+    the index moved aside, right vectors, and the next vectorizer starts a fresh index."""
+    want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+    BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS).transform(TEXTS)
+    gc.collect()
+    (path,) = Path(tmp_path).rglob("index.sqlite")
+    data = bytearray(path.read_bytes())
+    if damage == "header":
+        data[:16] = b"garbage garbage!"
+    else:  # every page after the first: the tables' b-trees
+        data[4096:] = bytes(0xA5 for _ in range(len(data) - 4096))
+    path.write_bytes(bytes(data))
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [vec.transform(TEXTS), vec.transform(TEXTS[::-1])]
+    messages = [str(w.message) for w in caught if "bertfeat cache" in str(w.message)]
+    assert len(messages) == 1 and "the index is damaged" in messages[0], messages
+    np.testing.assert_allclose(got[0], want, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[::-1], atol=1e-6)
+    assert list(path.parent.glob("index.sqlite.corrupt-*"))
+    fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(fresh.transform(TEXTS), want, atol=1e-6)
+        np.testing.assert_allclose(clone(fresh).fit(TEXTS).transform(TEXTS), want, atol=1e-6)
+    assert fresh.cache_info()["entries"] == len(TEXTS)
+
+
+def write_format1_shard(path: Path, keys: list[bytes], vectors: np.ndarray) -> None:
+    """A shard as bertfeat wrote them before the SQLite index (format 1, from its spec)."""
+    payload = b"".join(keys) + np.ascontiguousarray(vectors, dtype="<f4").tobytes()
+    header = struct.pack("<8sQQ32s", b"BFSHARD1", len(keys), vectors.shape[1], hashlib.blake2b(payload, digest_size=32).digest())
+    path.write_bytes(header + payload)
+
+
+def format1_folder(tiny_bert, tmp_path) -> tuple[Path, np.ndarray]:
+    from bertfeat._cache import text_key
+
+    want = BertVectorizer(model=str(tiny_bert)).fit(TEXTS).transform(TEXTS)
+    folder = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)._cache().folder
+    folder.mkdir(parents=True)
+    (folder / "setup.json").write_text(json.dumps({"dim": 32}))
+    keys = [text_key(t) for t in TEXTS]
+    write_format1_shard(folder / "00000000000000000001-1-aaaaaaaa.shard", keys[:30], want[:30])
+    write_format1_shard(folder / "00000000000000000002-1-bbbbbbbb.shard", keys[30:], want[30:])
+    return folder, want
+
+
+def test_format1_shards_are_verified_and_imported_once(tiny_bert, tmp_path, count_forward):
+    folder, want = format1_folder(tiny_bert, tmp_path)
+    count_forward.clear()
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = vec.transform(TEXTS[::-1])
+    assert count_forward == []
+    np.testing.assert_array_equal(got, want[::-1])
+    assert not list(folder.glob("*.shard")) and json.loads((folder / "setup.json").read_text())["format"] == 2
+    assert vec.cache_info()["entries"] == len(TEXTS)
+
+
+def test_damaged_format1_shard_is_set_aside_and_recomputed(tiny_bert, tmp_path, count_forward):
+    folder, want = format1_folder(tiny_bert, tmp_path)
+    damaged = folder / "00000000000000000002-1-bbbbbbbb.shard"
+    data = bytearray(damaged.read_bytes())
+    data[-5] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    count_forward.clear()
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with pytest.warns(RuntimeWarning, match="damaged shard of format 1 not imported.*checksum mismatch"):
+        got = vec.transform(TEXTS)
+    assert sum(count_forward) == 30
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert damaged.with_name(damaged.name + ".corrupt").exists()
+
+
+def test_a_forked_child_opens_its_own_connection(tiny_bert, tmp_path):
+    """sqlite3 connections must not cross fork: the child reopens and both sides keep working."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    from bertfeat._cache import VectorCache, text_key
+
+    cache = VectorCache(tmp_path, "setup", 4)
+    keys = [text_key(f"text {i}") for i in range(20)]
+    vectors = np.arange(80, dtype=np.float32).reshape(20, 4)
+    cache.put(keys[:10], vectors[:10])
+    cache.flush()  # as at the end of a transform
+    assert cache.get(keys[:10])[0].all()  # the parent's connection and map are open now
+    pid = os.fork()
+    if pid == 0:  # the child: read what the parent wrote, add its own, exit without cleanup
+        ok = False
+        try:
+            found, got = cache.get(keys[:10])
+            cache.put(keys[10:], vectors[10:])
+            cache.flush()
+            ok = bool(found.all()) and np.array_equal(got, vectors[:10]) and cache._pid == os.getpid()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    found, got = cache.get(keys)
+    assert found.all()
+    np.testing.assert_array_equal(got, vectors)

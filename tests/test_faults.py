@@ -3,6 +3,7 @@ gone or damaged under a pickle. Nothing may be lost, nothing may be wrong."""
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import bertfeat._encode as encode
 from bertfeat import BertVectorizer
@@ -104,8 +106,19 @@ def test_real_cuda_out_of_memory_backs_off_and_matches_small_batches(minilm_path
 
 
 # -- cache folder faults --------------------------------------------------------------
-def shards(cache_dir) -> list[Path]:
-    return sorted(Path(cache_dir).rglob("*.shard"))
+def data_files(cache_dir) -> list[Path]:
+    return sorted(p for p in Path(cache_dir).rglob("*.vec") if p.is_file())
+
+
+def index_rows(cache_dir, sql: str) -> list[tuple]:
+    import sqlite3
+
+    (path,) = Path(cache_dir).rglob("index.sqlite")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
 
 
 def cache_warnings(caught) -> list[str]:
@@ -128,23 +141,34 @@ def test_cache_dir_that_is_a_file_degrades_to_off_with_one_warning(tiny_bert, tm
     assert not_a_folder.read_text().startswith("a file")
 
 
-def test_unreadable_shard_is_skipped_not_a_crash(tiny_bert, tmp_path):
-    # Before: a folder named like a shard made read_bytes raise IsADirectoryError.
+def test_unreadable_data_file_is_skipped_not_a_crash(tiny_bert, tmp_path):
+    # Format 1: a folder named like a shard made read_bytes raise IsADirectoryError.
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     want = vec.transform(TEXTS)
-    (shard,) = shards(tmp_path)
-    (shard.parent / ("0" + shard.name)).mkdir()
+    del vec
+    gc.collect()
+    (data_file,) = data_files(tmp_path)
+    data_file.unlink()
+    data_file.mkdir()  # a folder where the data file should be
     fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
-    with pytest.warns(RuntimeWarning, match=r"damaged shard ignored .*cannot be read \(IsADirectoryError"):
+    with pytest.warns(RuntimeWarning, match=r"damaged entry ignored .*cannot be read \(IsADirectoryError"):
         got = fresh.transform(TEXTS)
-    np.testing.assert_array_equal(got, want)
-    assert fresh.cache_info()["hits"] == len(TEXTS)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    later = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        np.testing.assert_allclose(later.transform(TEXTS), want, atol=1e-6)
+    assert later.cache_info()["hits"] == len(TEXTS)  # recomputed and stored again
 
 
 @pytest.fixture
 def read_only_cache(monkeypatch):
     """Every write into a cache folder fails as on a read-only mount (root ignores chmod)."""
+    import sqlite3
+
     import bertfeat._cache as cache_module
+    import bertfeat._cache_files as cache_files
+    import bertfeat._cache_index as cache_index
 
     real_open, real_replace, real_mkdir = open, os.replace, Path.mkdir
 
@@ -163,7 +187,16 @@ def read_only_cache(monkeypatch):
         if not self.is_dir():
             refuse(self)
 
+    real_sqlite_open = cache_index._open
+
+    def ro_sqlite(uri, create):  # as in a folder where SQLite cannot make its -shm file
+        if "immutable=1" not in uri:
+            raise sqlite3.OperationalError("unable to open database file")
+        return real_sqlite_open(uri, create)
+
     monkeypatch.setattr(cache_module, "open", ro_open, raising=False)
+    monkeypatch.setattr(cache_files, "open", ro_open, raising=False)
+    monkeypatch.setattr(cache_index, "_open", ro_sqlite)
     monkeypatch.setattr(cache_module.os, "replace", ro_replace)
     monkeypatch.setattr(Path, "mkdir", ro_mkdir)
     monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: refuse(self))
@@ -173,6 +206,7 @@ def read_only_cache(monkeypatch):
 
 
 def snapshot(folder) -> dict:
+    gc.collect()  # closes the index of vectorizers gone out of scope (SQLite removes -wal/-shm then)
     return {p: p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
@@ -191,27 +225,34 @@ def test_read_only_cache_serves_hits_computes_misses_and_stays_intact(tiny_bert,
     np.testing.assert_allclose(got[1], want[::-1], atol=1e-6)
     info = vec.cache_info()
     assert info["hits"] == 30 + 30 and info["disabled"] is not None  # the 30 stored ones, twice
+    del vec
     assert snapshot(tmp_path) == before
 
 
-def test_read_only_cache_with_a_damaged_shard_warns_once(tiny_bert, tmp_path, request):
+def test_read_only_cache_with_a_damaged_entry_warns_once(tiny_bert, tmp_path, request):
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     want = vec.transform(TEXTS)
-    (shard,) = shards(tmp_path)
-    data = bytearray(shard.read_bytes())
+    del vec
+    gc.collect()
+    (data_file,) = data_files(tmp_path)
+    data = bytearray(data_file.read_bytes())
     data[-5] ^= 0xFF
-    shard.write_bytes(bytes(data))
+    data_file.write_bytes(bytes(data))
     request.getfixturevalue("read_only_cache")
     fresh = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = [fresh.transform(TEXTS) for _ in range(3)]
     messages = cache_warnings(caught)
-    assert sum("damaged shard" in m for m in messages) == 1, messages
+    assert sum("damaged entry" in m for m in messages) == 1, messages
     assert sum("cannot be written" in m for m in messages) == 1, messages
     for g in got:
         np.testing.assert_allclose(g, want, atol=1e-6)
-    assert shard.exists()  # could not be moved aside: left as it was
+    del fresh
+    gc.collect()
+    # Could not be quarantined: left as it was, skipped in this process from then on.
+    assert index_rows(tmp_path, "SELECT count(*) FROM entries") == [(60,)]
+    assert index_rows(tmp_path, "SELECT count(*) FROM quarantine") == [(0,)]
 
 
 # -- pickles whose model files are damaged ------------------------------------------------
@@ -368,7 +409,7 @@ def test_grid_search_with_two_workers_sharing_one_cache(tiny_bert, tmp_path):
 
     cache = tmp_path / "cache"
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # no damaged shard, no disabled cache
+        warnings.simplefilter("error", RuntimeWarning)  # no damaged entry, no disabled cache
         shared = search(cache, n_jobs=2)
     plain = search(None, n_jobs=1)
     np.testing.assert_allclose(shared.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], atol=1e-12)
@@ -393,20 +434,22 @@ SHARER = textwrap.dedent(
     model, cache, role, out = sys.argv[1:5]
     texts = [f"shared text {i}" for i in range(300)]
     vec = BertVectorizer(model=model, cache_dir=cache, progress=False).fit(texts)
-    if role == "compact":  # merges shards while the writers add theirs
+    if role == "compact":  # merges data files while the writers add theirs
         vec.transform(texts[:1])
         cache, merges = vec._cache(), 0
         deadline = time.time() + 120
         while time.time() < deadline and not __import__("os").path.exists(out + ".stop"):
-            if len(cache._shards()) > 1:
-                cache.compact()
-                merges += 1
+            if cache.info()["files"] > 1:
+                merges += cache.compact() > 0
             time.sleep(0.02)
         open(out + ".merges", "w").write(str(merges))
     else:
-        encode.STREAM_CHUNK = 7  # many small shards
+        from sklearn.base import clone
+        encode.STREAM_CHUNK = 7  # many small chunks, each published on its own
         order = texts if role == "forward" else texts[::-1]
-        got = vec.transform(order)
+        # A fresh vectorizer per 50 texts: each one's data file is finished (released) when
+        # it goes, so the compactor merges files while this process goes on writing.
+        got = np.concatenate([clone(vec).fit(texts).transform(order[i : i + 50]) for i in range(0, 300, 50)])
         np.save(out, got if role == "forward" else got[::-1])
     """
 )
@@ -414,7 +457,7 @@ SHARER = textwrap.dedent(
 
 def test_two_scripts_on_the_same_texts_while_a_third_compacts(tiny_bert, tmp_path):
     """Two processes write the same 300 texts (in opposite orders, so they collide on every
-    key) while a third keeps compacting the shards. Nothing is lost or mixed."""
+    key) while a third keeps compacting the data files. Nothing is lost or mixed."""
     cache = tmp_path / "cache"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
 
@@ -467,20 +510,55 @@ def test_unpickled_pipeline_whose_model_folder_is_gone_names_folder_and_fingerpr
     assert f"fingerprint {fingerprint[:16]}" in message and "store_weights=True" in message
 
 
-def test_a_shard_still_being_written_by_another_process_is_left_alone(tiny_bert, tmp_path):
-    """Temporary files end in '.shard' too. Readers took a half-written one for a damaged
-    shard and renamed it to '.corrupt', and compact() deleted it: the writing process then
-    failed its rename and turned its cache off (found by the concurrent-compaction test)."""
+def test_a_data_file_still_being_written_by_another_process_is_left_alone(tiny_bert, tmp_path):
+    """A data file a live writer holds (advisory lock) is neither read, merged nor deleted,
+    however old it looks; once released, an unindexed one is removed as a stale temporary.
+    (Format 1: readers took a half-written shard for damage, compact() deleted it.)"""
+    import fcntl
+
     vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
     vec.transform(TEXTS[:30])
-    vec.transform(TEXTS[30:])
-    (shard, _) = shards(tmp_path)
-    in_flight = shard.parent / ".tmp-99999999999999999999-1-abcdef12.shard"
-    in_flight.write_bytes(shard.read_bytes()[:40])  # a writer halfway through
-    reader = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        reader.transform(TEXTS)
-        reader._cache().compact()
-    assert in_flight.exists() and not list(tmp_path.rglob("*.corrupt"))
-    assert len([p for p in shards(tmp_path) if not p.name.startswith(".")]) == 1
+    clone(vec).fit(TEXTS).transform(TEXTS[30:])
+    del vec
+    gc.collect()
+    (first, _) = data_files(tmp_path)
+    in_flight = first.parent / ("99999999999999999999-1-abcdef12.vec")
+    in_flight.write_bytes(first.read_bytes()[:40])  # a writer halfway through its first record
+    old = __import__("time").time() - 7200
+    os.utime(in_flight, (old, old))
+    holder = open(in_flight, "rb+")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        reader = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            reader.transform(TEXTS)
+            reader._cache().compact()
+            reader._cache().remove_stale_temporaries()
+        assert in_flight.exists() and not list(tmp_path.rglob("*.corrupt*"))
+        assert len(data_files(tmp_path)) == 2  # the two finished files merged into one; in_flight kept
+    finally:
+        holder.close()
+    reader._cache().remove_stale_temporaries()
+    assert not in_flight.exists()
+    assert len(data_files(tmp_path)) == 1 and reader.cache_info()["entries"] == len(TEXTS)
+
+
+def test_format1_folder_that_cannot_be_written_is_refused_clearly(tiny_bert, tmp_path, request):
+    """Shards of format 1 in a read-only folder cannot be imported: one warning saying what to
+    do, the cache is off, the vectors are right and the folder is left as it was."""
+    from test_cache import format1_folder
+
+    folder, want = format1_folder(tiny_bert, tmp_path)
+    before = snapshot(tmp_path)
+    request.getfixturevalue("read_only_cache")
+    vec = BertVectorizer(model=str(tiny_bert), cache_dir=tmp_path).fit(TEXTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [vec.transform(TEXTS), vec.transform(TEXTS)]
+    messages = cache_warnings(caught)
+    assert len(messages) == 1 and "shards of format 1" in messages[0] and "writable to import them" in messages[0]
+    for g in got:
+        np.testing.assert_allclose(g, want, atol=1e-6)
+    del vec
+    assert snapshot(tmp_path) == before
