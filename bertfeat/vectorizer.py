@@ -83,6 +83,10 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Column names, when fitted on a DataFrame with string column names.
     n_features_out_ : int
         Vector size, known from the config before any forward pass.
+    vector_settings_ : dict
+        The settings that decide a vector, resolved against the model at fit (layers as
+        indices, ``max_length`` in tokens). With the fingerprint they key the disk cache,
+        so a fitted vectorizer answers cached texts without loading the model.
 
     Examples
     --------
@@ -255,7 +259,7 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if cache is None:
             from bertfeat._cache import VectorCache, setup_key
 
-            settings = self._options.vector_settings()
+            settings = dict(self._vector_settings())
             settings["dtype"] = str(self._loaded_dtype())
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
                 from bertfeat._fastpath import describe
@@ -265,6 +269,12 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
             self._vector_cache = cache
         return cache
+
+    def _vector_settings(self) -> dict:
+        """The cache key's settings: recorded at fit, so no model is loaded to know them
+        (a vectorizer fitted before ``vector_settings_`` existed resolves them again)."""
+        recorded = getattr(self, "vector_settings_", None)
+        return recorded if recorded is not None else self._ensure_setup().vector_settings()
 
     def _loaded_dtype(self):
         from bertfeat._device import resolve_device, resolve_dtype
@@ -290,10 +300,11 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.model_path_ = loaded.path
         self.model_fingerprint_ = loaded.fingerprint
         self._resolve_setup(loaded)
+        self.vector_settings_ = self._options.vector_settings()
         return self
 
     def _reset(self) -> None:
-        for name in ("_loaded", "_options", "_vector_cache", "model_fingerprint_"):
+        for name in ("_loaded", "_options", "_vector_cache", "model_fingerprint_", "vector_settings_"):
             self.__dict__.pop(name, None)
 
     def transform(self, X):
@@ -307,7 +318,6 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         from bertfeat._cache import text_key
 
         self._check_fingerprint_if_cold()
-        options = self._ensure_setup()
         out = np.empty((len(items), self.n_features_out_), dtype=np.float32)
         if not items:
             return out
@@ -333,9 +343,10 @@ class BertVectorizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             found, vectors = cache.get(unique_keys)
             unique[found] = vectors
             todo = np.flatnonzero(~found)
-        if len(todo):
+        if len(todo):  # the model is loaded here, on the first miss: cached texts need no weights
             from bertfeat._encode import encode_stream
 
+            options = self._ensure_setup()
             loaded = self._encoder()
             show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
             missing = [unique_items[i] for i in todo]
