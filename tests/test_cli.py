@@ -308,3 +308,16 @@ def test_progress_bar_counts_the_tokenizers_tokens(tiny_bert, monkeypatch):
     BertVectorizer(model=str(tiny_bert), progress=True).fit_transform(texts)
     tokens = sum(len(ids) for ids in AutoTokenizer.from_pretrained(str(tiny_bert))(texts)["input_ids"])
     assert seen == [(tokens, tokens, "tok")]
+
+
+def test_real_commands_leave_no_temporary_folders(tiny_bert, labelled, tmp_path, bertfeat_home):
+    scratch = tmp_path / "tmp"  # the commands' own TMPDIR, so other processes on the machine do not blur the check
+    scratch.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BERTFEAT_HOME=str(bertfeat_home), TMPDIR=str(scratch))
+    for args in (["train", labelled, "-o", tmp_path / "m", "--model", tiny_bert],
+                 ["evaluate", tmp_path / "m", labelled, "-o", tmp_path / "r"]):
+        result = subprocess.run([sys.executable, "-m", "bertfeat", *map(str, args)], capture_output=True, text=True,
+                                env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert sorted(p.name for p in scratch.iterdir() if p.name.startswith("bertfeat")) == []
