@@ -275,7 +275,7 @@ def test_evaluate_report_matches_sklearn_and_names_labels(tiny_bert, tmp_path):
     stratified = DummyClassifier(strategy="stratified", random_state=0).fit(zeros, labels).predict(zeros)
     assert report["baselines"]["stratified"]["accuracy"] == pytest.approx(accuracy_score(labels, stratified))
     page = (tmp_path / "r" / "report.html").read_text()
-    for part in ("majority class", "neutral", "confusion_matrix.png", "umap_panels.png", "Highest-loss examples"):
+    for part in ("majority class (always negative)", "neutral", "confusion_matrix.png", "umap_panels.png", "Highest-loss examples"):
         assert part in page
     for picture in ("confusion_matrix.png", "umap_panels.png"):
         assert (tmp_path / "r" / picture).stat().st_size > 1000

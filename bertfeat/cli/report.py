@@ -87,10 +87,11 @@ def write_report(estimator, X, y, out: Path, *, train_labels=None, pictures: boo
     report = {"title": title, "n": int(len(y)), **_scores(y, predicted)}
     report["baselines"] = baselines(y, classes, train_labels)
     majority = report["baselines"]["majority"]
+    majority["always_name"] = names.get(majority["always"], str(majority["always"]))
     report["beats_majority"] = bool(report["accuracy"] > majority["accuracy"])
     report["warning"] = None if report["beats_majority"] else (
         f"the model does not beat the majority-class baseline: accuracy {report['accuracy']:.3f} against "
-        f"{majority['accuracy']:.3f} for always answering {names.get(majority['always'], majority['always'])!r}")
+        f"{majority['accuracy']:.3f} for always answering {majority['always_name']!r}")
     precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=classes, zero_division=0)
     report["per_class"] = [
         {"label": plain(c), "name": names[plain(c)], "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
@@ -129,7 +130,7 @@ def _html(report: dict, highest) -> str:
     esc = html.escape
     base = report["baselines"]
     rows = [("model", report["accuracy"], report["f1_macro"]),
-            (f"majority class (always {esc(str(base['majority']['always']))!s})", base["majority"]["accuracy"], base["majority"]["f1_macro"]),
+            (f"majority class (always {esc(base['majority']['always_name'])})", base["majority"]["accuracy"], base["majority"]["f1_macro"]),
             ("stratified random (seed 0)", base["stratified"]["accuracy"], base["stratified"]["f1_macro"])]
     scores = "".join(f"<tr><td>{name}</td><td>{acc:.3f}</td><td>{f1:.3f}</td></tr>" for name, acc, f1 in rows)
     per_class = "".join(
