@@ -4,9 +4,10 @@ The command line reads a whole file with pandas (``bertfeat.cli.readers``); Dask
 it lazily in partitions (``bertfeat.dask``). Both follow these rules, so a file means
 the same rows whichever reads it:
 
-- ``.txt``: one text per line, split on ``"\\n"`` only (a text may hold other Unicode
-  line separators); a trailing ``"\\r"`` is removed; blank lines (nothing but
-  whitespace) are not texts and are skipped.
+- ``.txt``: one text per line, split on ``"\n"`` only (a text may hold other Unicode
+  line separators); a trailing ``"\r"`` is removed. A blank line is an empty text, a
+  row like any other (the command line refuses it, naming the line, unless
+  ``--drop-empty``); a newline at the end of the file does not start another row.
 - ``.csv`` / ``.tsv``: a header row, then records; every cell is read as a string (no
   guessing of numbers, dates or "NA"), an empty field is ``""``. In ``.tsv`` quotes are
   ordinary characters (MRPC-style files hold bare quotes inside texts).
@@ -44,29 +45,21 @@ def kind_of(path) -> str | None:
     return KINDS.get(Path(path).suffix.lower())
 
 
-def txt_line(line: str) -> str | None:
-    """The text on one ``.txt`` line (its newline removed), or None for a blank line."""
+def txt_line(line: str) -> str:
+    """The text on one ``.txt`` line, its newline removed."""
     if line.endswith("\n"):
         line = line[:-1]
     if line.endswith("\r"):
         line = line[:-1]
-    return line if line.strip() else None
-
-
-def is_text(value) -> bool:
-    """True for a kept ``.txt`` line (the filter beside :func:`txt_line`)."""
-    return value is not None
+    return line
 
 
 def numbered_txt_lines(text: str) -> tuple[list[str], list[int]]:
     """Texts of a whole ``.txt`` file and the 1-based line number of each."""
-    texts, lines = [], []
-    for number, line in enumerate(text.split("\n"), start=1):
-        kept = txt_line(line)
-        if kept is not None:
-            texts.append(kept)
-            lines.append(number)
-    return texts, lines
+    pieces = text.split("\n")
+    if pieces and pieces[-1] == "":  # the file's final newline ends the last line
+        pieces.pop()
+    return [txt_line(piece) for piece in pieces], list(range(1, len(pieces) + 1))
 
 
 def record_start_lines(path, kind: str) -> list[int]:

@@ -12,13 +12,20 @@ from bertfeat.dask import read_files  # noqa: E402
 
 # Blank and whitespace-only lines, Windows line ends, and a Unicode line separator inside a text.
 TXT = "first text\r\n\r\n  \nsecond\u2028still the second\n\n third, indented\nlast without newline"
-EXPECTED = ["first text", "second\u2028still the second", " third, indented", "last without newline"]
+EXPECTED = ["first text", "", "  ", "second\u2028still the second", "", " third, indented", "last without newline"]
 
 
 def test_txt_with_blank_lines_reads_the_same_in_the_cli_and_in_dask(tmp_path):
+    from bertfeat.cli.readers import DataError
+
     path = tmp_path / "texts.txt"
     path.write_bytes(TXT.encode("utf-8"))
-    assert read_table(path).X == EXPECTED
+    with pytest.raises(DataError, match="line 2: empty text \\(and 2 more\\)"):
+        read_table(path)
+    assert read_table(path, drop_empty=True).X == [t for t in EXPECTED if t.strip()]  # blank lines are empty texts
+    from bertfeat.cli.readers import _read_frame
+
+    assert _read_frame(path)[0]["text"].tolist() == EXPECTED  # the rows the command line reads, before its checks
     assert read_files(str(path)).compute(scheduler="synchronous") == EXPECTED
     assert read_files(str(path), blocksize=16).compute(scheduler="synchronous") == EXPECTED  # split partitions too
 

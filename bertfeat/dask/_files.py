@@ -9,7 +9,7 @@ from pathlib import Path
 import dask.bag as db
 import dask.dataframe as dd
 
-from bertfeat._files import CSV_OPTIONS, JSON_OPTIONS, KINDS, is_text, txt_line
+from bertfeat._files import CSV_OPTIONS, JSON_OPTIONS, KINDS, txt_line
 
 FORMATS = KINDS  # the same formats, and the same reading rules, as the command line
 
@@ -39,7 +39,7 @@ def _expand(paths) -> list[str]:
 def read_files(paths, *, blocksize=None):
     """A lazy dask collection over text files, read on the workers, in file order.
 
-    ``.txt``: one text per line, blank lines skipped (a dask Bag). ``.csv``, ``.tsv``,
+    ``.txt``: one text per line (a dask Bag). ``.csv``, ``.tsv``,
     ``.jsonl`` (JSON lines) and ``.parquet``: a dask DataFrame of all their columns (pick
     the text with ``columns="text"`` in transform/to_parquet; that is the default for
     paths given straight to them). The rules are those of ``bertfeat._files``, shared
@@ -60,7 +60,7 @@ def read_files(paths, *, blocksize=None):
         raise ValueError(f"files of several formats {sorted(kinds)}; read each format on its own")
     kind = kinds.pop()
     if kind == "txt":
-        return db.read_text(files, blocksize=blocksize, linedelimiter="\n", encoding="utf-8").map(txt_line).filter(is_text)
+        return db.read_text(files, blocksize=blocksize, linedelimiter="\n", encoding="utf-8").map(txt_line)
     if kind in CSV_OPTIONS:
         return dd.read_csv(files, blocksize=blocksize, **CSV_OPTIONS[kind])
     if kind == "jsonl":
