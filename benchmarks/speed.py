@@ -19,8 +19,10 @@ fp32 forward pass of each text alone.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,6 +131,7 @@ def worker_bertvec_cold(texts, path, opts):
 
 def worker_bertvec_warm(texts, path, opts):
     cache = tempfile.mkdtemp(prefix="bertfeat-bench-cache-")
+    atexit.register(shutil.rmtree, cache, True)  # the worker leaves nothing behind
     _vectorizer(cache_dir=cache).fit(texts[:1]).transform(texts)  # fills the cache (untimed)
     vec = _vectorizer(cache_dir=cache).fit(_warmup_texts())  # a new estimator: only the disk cache is warm
     return vec.transform
@@ -267,6 +270,7 @@ def main(argv=None) -> int:
     else:
         texts, source = B.tweet_corpus(args.n, folder, long_tail=args.long_tail)
     workdir = Path(tempfile.mkdtemp(prefix="bertfeat-speed-"))
+    atexit.register(shutil.rmtree, workdir, True)  # corpus, worker outputs and vectors: gone at exit
     corpus = workdir / "corpus.json"
     corpus.write_text(json.dumps(texts), encoding="utf-8")
     opts = {"fast_mode": args.fast_mode}

@@ -166,9 +166,8 @@ def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=No
     lengths = tokenized.lengths
     n_windows = len(lengths)
     batches = plan_batches(lengths, opts.batch_size, opts.token_budget)
-    if bar is not None and n_windows != len(items):  # long texts add windows to the work
-        bar.total += n_windows - len(items)
-        bar.refresh()
+    if bar is not None:  # a TokenProgress: work counted in tokens
+        bar.planned(int(lengths.sum()), len(items))
     window_vectors = None
     with torch.inference_mode(), plain_cpu_kernels(loaded):
         for index in batches:
@@ -178,7 +177,7 @@ def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=No
             window_vectors[torch.from_numpy(index)] = pooled
             _stats["batches"] += 1
             if bar is not None:
-                bar.update(len(index))
+                bar.update(int(lengths[index].sum()))
     vectors = window_vectors.numpy()
     if n_windows != len(items):  # chunked long texts: average each text's windows
         sums = np.zeros((len(items), vectors.shape[1]), dtype=np.float64)
@@ -221,9 +220,9 @@ def encode_stream(loaded, items: list, is_pair: bool, opts: EncodeOptions, progr
     """Yield ``(start, vectors)`` for consecutive chunks of ``items``."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from bertfeat._progress import TokenProgress
 
-        bar = tqdm(total=len(items), unit="window", desc="bertfeat", leave=False)
+        bar = TokenProgress(len(items))
     try:
         for start in range(0, len(items), STREAM_CHUNK):
             chunk = items[start : start + STREAM_CHUNK]

@@ -88,6 +88,10 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         Column names, when fitted on a DataFrame with string column names.
     n_features_out_ : int
         Vector size, known from the config before any forward pass.
+    vector_settings_ : dict
+        The settings that decide a vector, resolved against the model at fit (layers as
+        indices, ``max_length`` in tokens). With the fingerprint they key the disk cache,
+        so a fitted vectorizer answers cached texts without loading the model.
 
     Examples
     --------
@@ -249,7 +253,7 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
             return None
         cache = getattr(self, "_vector_cache", None)
         if cache is None:
-            settings = self._options.vector_settings()
+            settings = dict(self._vector_settings())
             settings["dtype"] = str(self._loaded_dtype())
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
                 settings["fast_mode"] = describe(self.fast_mode)
@@ -257,6 +261,12 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
             cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
             self._vector_cache = cache
         return cache
+
+    def _vector_settings(self) -> dict:
+        """The cache key's settings: recorded at fit, so no model is loaded to know them
+        (a vectorizer fitted before ``vector_settings_`` existed resolves them again)."""
+        recorded = getattr(self, "vector_settings_", None)
+        return recorded if recorded is not None else self._ensure_setup().vector_settings()
 
     def _loaded_dtype(self):
         from bertfeat._device import resolve_device, resolve_dtype
@@ -282,10 +292,11 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self.model_path_ = loaded.path
         self.model_fingerprint_ = loaded.fingerprint
         self._resolve_setup(loaded)
+        self.vector_settings_ = self._options.vector_settings()
         return self
 
     def _reset(self) -> None:
-        for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache", "model_fingerprint_"):
+        for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache", "model_fingerprint_", "vector_settings_"):
             self.__dict__.pop(name, None)
         if not _same_model(getattr(self, "_restored_for", None), self.model):
             # files restored for another model: fitting model=... must read model=...
@@ -301,7 +312,6 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
         self._check_fingerprint_if_cold()
-        options = self._ensure_setup()
         out = np.empty((len(items), self.n_features_out_), dtype=np.float32)
         if not items:
             return out
@@ -327,7 +337,8 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
             found, vectors = cache.get(unique_keys)
             unique[found] = vectors
             todo = np.flatnonzero(~found)
-        if len(todo):
+        if len(todo):  # the model is loaded here, on the first miss: cached texts need no weights
+            options = self._ensure_setup()
             loaded = self._encoder()
             show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
             missing = [unique_items[i] for i in todo]
@@ -399,7 +410,9 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         return tags
 
     # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
-    _FITTED_STATE = ("n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_")
+    _FITTED_STATE = (
+        "n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_", "vector_settings_"
+    )
 
     def _persist_state(self, store=PickleStore) -> dict:
         """Parameters, the fitted form and the model's fingerprint; the model files too
@@ -440,8 +453,6 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
                     "include_model=True"
                 )
             vec._check_fingerprint_if_cold()
-            from bertfeat._models import resolve_model_path
-
             vec.model_path_ = str(resolve_model_path(vec._model_source()))  # the folder checked, not the file's word
         return vec
 

@@ -248,6 +248,7 @@ def _writers_processed_twice(dask_scheduler) -> int:
     return sum(1 for key, n in starts.items() if key.startswith("write_part") and n > 1)
 
 
+@pytest.mark.slow  # kills and restarts a worker (issue 16: default run under 6 min)
 def test_killed_worker_gives_retried_tasks_and_a_complete_result(client, vec, reference, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()

@@ -188,6 +188,7 @@ def test_input_is_not_mutated(tiny_bert):
     pd.testing.assert_series_equal(labels, labels_before)
 
 
+@pytest.mark.slow  # three fits (issue 16: default run under 6 min)
 def test_same_seed_same_model_other_seed_other_model(tiny_bert, toy):
     X, y = toy
     a = FineTuneClassifier(str(tiny_bert), max_epochs=2, **FAST).fit(X, y)
@@ -447,6 +448,7 @@ def test_regressor_two_targets_and_validation(tiny_bert):
         reg.fit(X, np.where(np.arange(48) == 3, np.nan, 1.0))
 
 
+@pytest.mark.slow  # a separate fit on its own data (issue 16: default run under 6 min)
 def test_multilabel_indicator_targets(tiny_bert):
     X, labels = toy_texts(48)
     sunny = np.arange(48) % 4 < 2  # a second label, independent of the first

@@ -383,6 +383,7 @@ def test_one_megabyte_texts(tiny_bert, name, text, truncation):
     np.testing.assert_allclose(out[0], vec.transform(["short"])[0], atol=2e-5)
 
 
+@pytest.mark.slow  # the longest default test (issue 16); input order is also checked by the hypothesis tests above
 def test_hundred_thousand_short_texts_in_input_order(tiny_bert):
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bertfeat.cli.readers import check_data_path, plain, read_table
 
 MODEL_FOLDER = "model"  # a bertfeat.persist folder: JSON + safetensors, never a pickle
 OLD_MODEL_FILE = "pipeline.joblib"  # what bertfeat wrote before: a pickle, refused
@@ -14,8 +18,84 @@ META_FILE = "bertfeat.json"
 HF_FOLDER = "huggingface"
 
 
+FEATURE_FORMATS = (".npy", ".parquet")
+TABLE_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
 class UsageError(ValueError):
     """Arguments that do not fit together."""
+
+
+# -- settings shared by the commands ----------------------------------------------------
+def default_cache_dir() -> Path:
+    """``$BERTFEAT_HOME/cache``, else ``~/.cache/bertfeat/cache``: a second command on the same texts encodes nothing."""
+    home = os.environ.get("BERTFEAT_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "bertfeat")
+    return Path(home) / "cache"
+
+
+def _cache_dir(args):
+    if getattr(args, "no_cache", False):
+        if args.cache_dir is not None:
+            raise UsageError("--cache-dir and --no-cache contradict each other; give one")
+        return None
+    return str(Path(args.cache_dir).expanduser()) if args.cache_dir is not None else str(default_cache_dir())
+
+
+def _progress(args) -> bool:
+    """--progress / --no-progress; by default on where a person watches (stderr is a terminal)."""
+    chosen = getattr(args, "progress", None)
+    return sys.stderr.isatty() if chosen is None else bool(chosen)
+
+
+def _say(args, message: str) -> None:
+    """A stage note on stderr, beside the progress bar (results go to stdout)."""
+    if _progress(args):
+        print(f"bertfeat {args.command}: {message}", file=sys.stderr, flush=True)
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """``path`` can be created: its nearest existing parent is a folder we may write to."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{path}: cannot write the {what} there ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: cannot write the {what} there (no permission in {parent})")
+
+
+def _check_output_file(path, formats, what: str) -> Path:
+    """An output file with a supported suffix in a writable place, checked before any work."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise UsageError(f"{path}: unknown {what} format {path.suffix or '(none)'}; use {' or '.join(formats)}")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; give a file name ending in {' or '.join(formats)}")
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError(f'{path}: writing parquet needs pyarrow: pip install "bertfeat[io]"') from None
+    _check_writable(path, what)
+    return path
+
+
+def _check_output_folder(path, what: str) -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: is a file; the {what} is a folder")
+    _check_writable(path / "x", what)
+    return path
+
+
+def _check_model_argument(args) -> None:
+    """The --model folder exists and holds a model (files only; nothing is loaded)."""
+    from bertfeat._models import resolve_model_path
+
+    try:
+        resolve_model_path(getattr(args, "model", None))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--model {args.model}: {exc}") from None
 
 
 def _layers(text: str):
@@ -36,17 +116,30 @@ def _vectorizer(args, **extra):
         layers=_layers(args.layers),
         layer_agg=args.layer_agg,
         max_length=args.max_length,
-        cache_dir=args.cache_dir,
+        cache_dir=_cache_dir(args),
         device=args.device,
         fast_mode=getattr(args, "fast_mode", None),
+        progress=_progress(args),
         **extra,
     )
 
 
-def _read(args, path, need_labels=False):
-    from bertfeat.cli.readers import read_table
+def _checked_vectorizer(args, **extra):
+    """The vectorizer, its parameters and model folder checked (nothing loaded yet)."""
+    vectorizer = _vectorizer(args, **extra)
+    vectorizer._check_params()
+    _check_model_argument(args)
+    return vectorizer
 
-    return read_table(path, args.text_column, args.pair_column, getattr(args, "label_column", None), need_labels)
+
+def _read(args, path, need_labels=False, min_classes=2):
+    table = read_table(path, args.text_column, args.pair_column, getattr(args, "label_column", None), need_labels,
+                       min_classes=min_classes, drop_empty=getattr(args, "drop_empty", False),
+                       label_names_column=getattr(args, "label_names_column", None))
+    if table.dropped:
+        print(f"dropped {table.dropped} row{'s' if table.dropped != 1 else ''} with an empty text (--drop-empty); "
+              f"{len(table.X)} left")
+    return table
 
 
 def _write_table(frame, path: Path) -> None:
@@ -58,16 +151,8 @@ def _write_table(frame, path: Path) -> None:
         frame.to_csv(path, sep="\t", index=False)
     elif suffix == ".jsonl":
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
     else:
-        raise UsageError(f"{path}: unknown output format {suffix or '(none)'}; use .csv, .tsv, .jsonl or .parquet")
-
-
-def _scores(y_true, y_pred) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "f1_macro": float(f1_score(y_true, y_pred, average="macro"))}
+        frame.to_parquet(path, index=False)
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -79,9 +164,12 @@ def demo(args) -> None:
     from sklearn.pipeline import make_pipeline
 
     from bertfeat import BertVectorizer, encoding_stats
+    from bertfeat.cli.report import write_report
     from bertfeat.datasets import load_demo
 
-    out = Path(args.output)
+    out = _check_output_folder(args.output, "demo report")
+    if args.model is not None:
+        _check_model_argument(args)
     out.mkdir(parents=True, exist_ok=True)
     texts, labels = load_demo()
     print(f"demo data: {len(texts)} customer-support messages, intents {sorted(set(map(str, labels)))}")
@@ -99,109 +187,110 @@ def demo(args) -> None:
 
     train_x, test_x, train_y, test_y = train_test_split(texts, labels, test_size=0.25, stratify=labels, random_state=0)
     pipe.fit(train_x, train_y)
-    report = _report(pipe, test_x, test_y, out, pictures=not args.no_pictures, features_of=texts, feature_labels=labels)
+    report = write_report(pipe, test_x, test_y, out, train_labels=train_y, pictures=not args.no_pictures,
+                          title="bertfeat demo: held-out quarter of the demo set")
     report["cross_validation"] = {"folds": args.folds, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
                                   "f1_macro_mean": float(f1.mean()), "baseline_accuracy": float(dummy["test_score"].mean())}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(f"held-out accuracy {report['accuracy']:.3f}, macro-F1 {report['f1_macro']:.3f} on {len(test_x)} messages")
-    print(f"report and pictures in {out}/")
-
-
-def _report(estimator, X, y, out: Path, pictures: bool, features_of=None, feature_labels=None) -> dict:
-    """Scores, per-class report, worst examples and pictures of ``estimator`` on ``(X, y)``."""
-    from sklearn.metrics import classification_report
-
-    from bertfeat.viz import error_table, per_example_loss
-
-    y = np.asarray(y)
-    predicted = estimator.predict(X)
-    report = _scores(y, predicted)
-    report["n"] = len(y)
-    report["per_class"] = classification_report(y, predicted, output_dict=True, zero_division=0)
-    (out / "classification_report.txt").write_text(classification_report(y, predicted, zero_division=0))
-    loss = per_example_loss(estimator, X, y)
-    texts = [f"{x[0]} ||| {x[1]}" if isinstance(x, tuple) else x for x in X]
-    table = error_table(texts, y, predicted, loss, n=10)
-    table.to_csv(out / "worst_and_best_examples.csv", index=False)
-    report["mean_loss"] = float(np.mean(loss))
-    if pictures:
-        from bertfeat.viz import confusion_matrix_plot, umap_panels
-
-        confusion_matrix_plot(y, predicted, path=out / "confusion_matrix.png", title="Normalized confusion matrix")
-        vectorizer = _vectorizer_of(estimator)
-        if vectorizer is not None and features_of is not None:
-            features = vectorizer.transform(features_of)
-            umap_panels(features, feature_labels, path=out / "umap_panels.png", title="UMAP of the features, one panel per label")
-    return report
+    print(f"report and pictures in {out}/ (open {out / 'report.html'})")
 
 
 def _vectorizer_of(estimator):
+    """The BertVectorizer that starts a pipeline, or None (a fine-tuned model)."""
     from bertfeat import BertVectorizer
 
     steps = getattr(estimator, "steps", None)
     if steps and isinstance(steps[0][1], BertVectorizer):
         return steps[0][1]
-    return estimator if hasattr(estimator, "transform") else None
+    return None
 
 
 # -- embed -----------------------------------------------------------------------------
 def embed(args) -> None:
+    out = _check_output_file(args.output, FEATURE_FORMATS, "feature file")
     table = _read(args, args.input)
-    vectorizer = _vectorizer(args, normalize=args.normalize, progress=True)
+    vectorizer = _checked_vectorizer(args, normalize=args.normalize)
+    _say(args, f"encoding {len(table.X)} rows")
     started = time.perf_counter()
     features = vectorizer.fit_transform(table.X)
     seconds = time.perf_counter() - started
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, features)
-    elif out.suffix.lower() == ".parquet":
+    else:
         import pandas as pd
 
         pd.DataFrame(features, columns=vectorizer.get_feature_names_out()).to_parquet(out, index=False)
-    else:
-        raise UsageError(f"{out}: unknown feature file format; use .npy or .parquet")
     print(f"{features.shape[0]} rows x {features.shape[1]} features -> {out} ({seconds:.1f} s)")
 
 
 # -- train / predict / evaluate ----------------------------------------------------------
-def _head(args, n_classes: int):
+def _head(args):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     if args.head == "logreg":
-        return make_pipeline(_vectorizer(args), LogisticRegression(C=args.C, max_iter=2000))
+        return make_pipeline(_checked_vectorizer(args), LogisticRegression(C=args.C, max_iter=2000))
     if args.head == "mlp":
         from bertfeat import MLPHeadClassifier
 
-        return make_pipeline(_vectorizer(args), MLPHeadClassifier(random_state=0))
+        return make_pipeline(_checked_vectorizer(args), MLPHeadClassifier(random_state=0))
     from bertfeat import FineTuneClassifier
 
+    _check_model_argument(args)
+    if args.C != 1.0:
+        raise UsageError("--C sets the logistic regression; it has no effect with --head finetune")
     return FineTuneClassifier(model=args.model, max_epochs=args.epochs, random_state=0, device=args.device,
-                              **({"max_length": args.max_length} if args.max_length else {}))
+                              verbose=int(_progress(args)), **({"max_length": args.max_length} if args.max_length else {}))
+
+
+def _fit_once(estimator, X, y, args):
+    """Fit, and predictions on the training set without encoding it a second time.
+
+    A vectorizer pipeline is fitted step by step: the training features are computed
+    once and serve both the head's fit and the training accuracy. A fine-tuned model
+    would need another pass over the data, so it reports no training accuracy.
+    """
+    vectorizer = _vectorizer_of(estimator)
+    if vectorizer is None:
+        estimator.fit(X, y)
+        return None
+    _say(args, f"encoding {len(X)} training rows")
+    features = vectorizer.fit_transform(X)
+    head = estimator[1:]
+    _say(args, f"fitting the {args.head} head on {features.shape[0]} x {features.shape[1]} features")
+    head.fit(features, y)
+    return head.predict(features)
 
 
 def train(args) -> None:
+    from sklearn.metrics import accuracy_score
+
     from bertfeat import persist
 
+    out = _check_output_folder(args.output, "model folder")
     table = _read(args, args.data, need_labels=True)
-    estimator = _head(args, len(np.unique(table.y)))
+    estimator = _head(args)
     started = time.perf_counter()
-    estimator.fit(table.X, table.y)
+    train_predicted = _fit_once(estimator, table.X, table.y, args)
     seconds = time.perf_counter() - started
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     # The encoder goes inside the folder unless it is the embedded default: the folder
     # predicts on another machine, and loading it reads no location from a file.
     persist.save(estimator, out / MODEL_FOLDER, include_model=args.model is not None, overwrite=True)
     if args.head == "finetune":
         estimator.save_pretrained(out / HF_FOLDER)
+    classes, counts = np.unique(table.y, return_counts=True)
     meta = {"head": args.head, "text_column": table.text_column, "pair_column": table.pair_column,
             "label_column": table.label_column, "classes": [str(c) for c in estimator.classes_],
-            "trained_on": str(args.data), "rows": len(table.X), "seconds": round(seconds, 1)}
+            "class_counts": {str(c): int(n) for c, n in zip(classes, counts)},
+            "trained_on": str(args.data), "rows": len(table.X), "dropped_empty": table.dropped,
+            "seconds": round(seconds, 1)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
-    train_scores = _scores(table.y, estimator.predict(table.X))
-    print(f"trained {args.head} on {len(table.X)} rows in {seconds:.1f} s; train accuracy {train_scores['accuracy']:.3f}; saved to {out}/")
+    accuracy = "not computed for finetune (another pass over the data)" if train_predicted is None else \
+        f"{accuracy_score(table.y, train_predicted):.3f}"
+    print(f"trained {args.head} on {len(table.X)} rows in {seconds:.1f} s; train accuracy {accuracy}; saved to {out}/")
 
 
 def _load(model_dir):
@@ -234,7 +323,19 @@ def _read_meta(folder: Path) -> dict:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise UsageError(f"{path}: not the metadata bertfeat writes (a JSON object)")
-    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list)) or v is None}
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list, dict)) or v is None}
+
+
+def _loaded_model(args):
+    """The saved model, its cache and progress set from the command line."""
+    estimator, meta = _load(args.model_dir)
+    vectorizer = _vectorizer_of(estimator)
+    if vectorizer is not None:
+        keep_own = args.cache_dir is None and not args.no_cache and vectorizer.cache_dir is not None
+        vectorizer.set_params(progress=_progress(args), **({} if keep_own else {"cache_dir": _cache_dir(args)}))
+    elif hasattr(estimator, "verbose"):
+        estimator.set_params(verbose=int(_progress(args)))
+    return estimator, meta
 
 
 def _columns(args, meta) -> None:
@@ -244,32 +345,72 @@ def _columns(args, meta) -> None:
             setattr(args, name, meta[name])
 
 
+def _check_model_folder(path) -> None:
+    """Before any data is read: a model folder (an old pickle folder is refused by _load)."""
+    folder = Path(path)
+    if not (folder / MODEL_FOLDER).is_dir() and not (folder / OLD_MODEL_FILE).is_file():
+        raise UsageError(f"{path}: not a bertfeat model folder (no {MODEL_FOLDER}/); make one with 'bertfeat train'")
+
+
 def predict(args) -> None:
-    estimator, meta = _load(args.model_dir)
+    output = _check_output_file(args.output, TABLE_FORMATS, "predictions file")
+    check_data_path(args.input)
+    _check_model_folder(args.model_dir)
+    estimator, meta = _loaded_model(args)
     _columns(args, meta)
     args.label_column = None
     table = _read(args, args.input)
     frame = table.frame[[c for c in (table.text_column, table.pair_column) if c]].copy()
-    frame["prediction"] = estimator.predict(table.X)
-    if hasattr(estimator, "predict_proba"):
-        for name, column in zip(estimator.classes_, estimator.predict_proba(table.X).T):
+    _say(args, f"predicting {len(table.X)} rows")
+    vectorizer = _vectorizer_of(estimator)
+    if vectorizer is not None:  # features once, for both the labels and the probabilities
+        features, model = vectorizer.transform(table.X), estimator[1:]
+    else:
+        features, model = table.X, estimator
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(features)
+        frame["prediction"] = np.asarray(estimator.classes_)[np.argmax(proba, axis=1)]
+        for name, column in zip(estimator.classes_, proba.T):
             frame[f"proba_{name}"] = column
-    _write_table(frame, Path(args.output))
-    print(f"{len(frame)} predictions -> {args.output}")
+    else:
+        frame["prediction"] = model.predict(features)
+    _write_table(frame, output)
+    print(f"{len(frame)} predictions -> {output}")
 
 
 def evaluate(args) -> None:
-    estimator, meta = _load(args.model_dir)
+    from bertfeat.cli.report import write_report
+
+    out = _check_output_folder(args.output, "report folder")
+    check_data_path(args.data)
+    _check_model_folder(args.model_dir)
+    if args.worst < 1:
+        raise UsageError(f"--worst {args.worst}: expected a positive number of examples")
+    estimator, meta = _loaded_model(args)
     _columns(args, meta)
-    table = _read(args, args.data, need_labels=True)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    table = _read(args, args.data, need_labels=True, min_classes=1)
     y = table.y
-    if meta.get("classes") and np.asarray(estimator.classes_).dtype.kind in "iu":
-        y = y.astype(np.asarray(estimator.classes_).dtype)
-    unseen = sorted(set(map(str, np.unique(y))) - set(map(str, estimator.classes_)))
+    classes = np.asarray(estimator.classes_)
+    if classes.dtype.kind in "iu" and y.dtype.kind not in "iu":
+        try:
+            y = y.astype(classes.dtype)
+        except ValueError:
+            pass
+    elif classes.dtype.kind not in "iu" and y.dtype.kind in "iu":
+        y = y.astype(str)
+    unseen = sorted(set(map(str, np.unique(y))) - set(map(str, classes)))
     if unseen:
-        raise UsageError(f"{args.data}: labels {unseen} were not seen in training (classes: {list(map(str, estimator.classes_))})")
-    report = _report(estimator, table.X, y, out, pictures=not args.no_pictures)
+        raise UsageError(f"{args.data}: labels {unseen} were not seen in training (classes: {[plain(c) for c in classes]})")
+    out.mkdir(parents=True, exist_ok=True)
+    counts = meta.get("class_counts")
+    train_labels = np.repeat(classes, [counts.get(str(c), 0) for c in classes]) if counts else None
+    report = write_report(estimator, table.X, y, out, train_labels=train_labels, pictures=not args.no_pictures,
+                          label_names=table.label_names or None, worst=args.worst, say=lambda m: _say(args, m),
+                          title=f"bertfeat evaluate: {Path(args.model_dir).name} on {Path(args.data).name}")
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"accuracy {report['accuracy']:.3f}, macro-F1 {report['f1_macro']:.3f} on {report['n']} rows; report in {out}/")
+    print(f"accuracy {report['accuracy']:.3f}, macro-F1 {report['f1_macro']:.3f} on {report['n']} rows; "
+          f"majority-class baseline {report['baselines']['majority']['accuracy']:.3f}, "
+          f"stratified random {report['baselines']['stratified']['accuracy']:.3f}")
+    if report["warning"]:
+        print(f"WARNING: {report['warning']}")
+    print(f"report in {out}/ (open {out / 'report.html'})")

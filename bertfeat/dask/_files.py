@@ -9,7 +9,9 @@ from pathlib import Path
 import dask.bag as db
 import dask.dataframe as dd
 
-FORMATS = {".txt": "txt", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+from bertfeat._files import CSV_OPTIONS, JSON_OPTIONS, KINDS, txt_line
+
+FORMATS = KINDS  # the same formats, and the same reading rules, as the command line
 
 
 def _expand(paths) -> list[str]:
@@ -37,11 +39,12 @@ def _expand(paths) -> list[str]:
 def read_files(paths, *, blocksize=None):
     """A lazy dask collection over text files, read on the workers, in file order.
 
-    ``.txt``: one text per line (a dask Bag). ``.csv``, ``.jsonl`` (JSON lines) and
-    ``.parquet``: a dask DataFrame of all their columns (pick the text with
-    ``columns="text"`` in transform/to_parquet; that is the default for paths given
-    straight to them). Empty CSV fields stay empty strings; JSON strings are not
-    converted to numbers or dates. ``paths``: a file, a folder, a glob or a list of
+    ``.txt``: one text per line (a dask Bag). ``.csv``, ``.tsv``,
+    ``.jsonl`` (JSON lines) and ``.parquet``: a dask DataFrame of all their columns (pick
+    the text with ``columns="text"`` in transform/to_parquet; that is the default for
+    paths given straight to them). The rules are those of ``bertfeat._files``, shared
+    with the command line: CSV cells stay strings (empty fields are ``""``); JSON
+    strings are not converted to numbers or dates. ``paths``: a file, a folder, a glob or a list of
     these; all of one format. ``blocksize`` (bytes or "64MB") splits big txt/csv/jsonl
     files into several partitions; None is one partition per file (parquet: per row group
     as dask decides).
@@ -57,14 +60,10 @@ def read_files(paths, *, blocksize=None):
         raise ValueError(f"files of several formats {sorted(kinds)}; read each format on its own")
     kind = kinds.pop()
     if kind == "txt":
-        return db.read_text(files, blocksize=blocksize).map(_strip_newline)
-    if kind == "csv":
-        return dd.read_csv(files, blocksize=blocksize, keep_default_na=False, dtype=object)
+        return db.read_text(files, blocksize=blocksize, linedelimiter="\n", encoding="utf-8").map(txt_line)
+    if kind in CSV_OPTIONS:
+        return dd.read_csv(files, blocksize=blocksize, **CSV_OPTIONS[kind])
     if kind == "jsonl":
-        return dd.read_json(files, lines=True, blocksize=blocksize, dtype=False, convert_dates=False)
+        return dd.read_json(files, blocksize=blocksize, **JSON_OPTIONS)
     return dd.read_parquet(files)
-
-
-def _strip_newline(line: str) -> str:
-    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
 
