@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bertfeat._store import resolve_model_path
 from bertfeat.cli.readers import check_data_path, plain, read_table
 
 MODEL_FOLDER = "model"  # a bertfeat.persist folder: JSON + safetensors, never a pickle
@@ -90,8 +91,6 @@ def _check_output_folder(path, what: str) -> Path:
 
 def _check_model_argument(args) -> None:
     """The --model folder exists and holds a model (files only; nothing is loaded)."""
-    from bertfeat._models import resolve_model_path
-
     try:
         resolve_model_path(getattr(args, "model", None))
     except (OSError, ValueError) as exc:
