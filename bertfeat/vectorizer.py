@@ -18,7 +18,7 @@ from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_droppe
 from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
-from bertfeat._store import fingerprint, load_model, read_model_files, resolve_model_path, restore_model_files
+from bertfeat._store import fingerprint, load_model, resolve_model_path
 from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up

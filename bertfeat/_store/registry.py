@@ -29,7 +29,6 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bertfeat._store.digest import fingerprint, weights_fingerprint

@@ -8,10 +8,9 @@ without it (any ``*ForSequenceClassification`` checkpoint) still loads.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from bertfeat._store import load_module, load_tokenizer, quiet_transformers, read_model_files
+from bertfeat._store import load_module, load_tokenizer, quiet_transformers
 
 META_KEY = "bertfeat"
 HEAD = "sequence-classification"
