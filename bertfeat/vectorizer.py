@@ -11,21 +11,22 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import TRUNCATIONS, resolve_max_length
-from bertfeat._cache import VectorCache, setup_key, text_key
+from bertfeat._cache import VectorCache, setup_key
 from bertfeat._device import DTYPES
 from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_dropped_mode
 from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
-from bertfeat._store import fingerprint, load_model, resolve_model_path
-from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
+from bertfeat._lookup import cached_vectors
+from bertfeat._store import load_model
+from bertfeat._vectorizer_state import VectorizerState
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
 FAST_MODES = (None,) + tuple(m for m in MODES if m != "auto")
 
 
-class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Vectors of texts or sentence pairs from a BERT-family encoder.
 
     Parameters
@@ -209,14 +210,6 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg)
 
     # -- model ---------------------------------------------------------------------
-    def _model_source(self):
-        """Where the weights come from: files restored from a pickle or a saved folder
-        while ``model`` is still the one they were stored for, else ``model``."""
-        restored = getattr(self, "_restored_dir", None)
-        if restored is not None and _same_model(getattr(self, "_restored_for", None), self.model):
-            return restored
-        return self.model
-
     def _load(self):
         """The loaded model, checked against the fingerprint seen at fit."""
         loaded = getattr(self, "_loaded", None)
@@ -298,10 +291,7 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
     def _reset(self) -> None:
         for name in ("_loaded", "_fast_loaded", "_options", "_vector_cache", "model_fingerprint_", "vector_settings_"):
             self.__dict__.pop(name, None)
-        if not _same_model(getattr(self, "_restored_for", None), self.model):
-            # files restored for another model: fitting model=... must read model=...
-            self.__dict__.pop("_restored_dir", None)
-            self.__dict__.pop("_restored_for", None)
+        self._forget_restored_files()
 
     def transform(self, X):
         """Vectors of ``X``, float32 of shape ``(n_samples, n_features_out_)``, in input order."""
@@ -312,67 +302,15 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
         self._check_fingerprint_if_cold()
-        out = np.empty((len(items), self.n_features_out_), dtype=np.float32)
-        if not items:
-            return out
-        # Identical inputs in one call are encoded once.
-        keys = [text_key(item) for item in items]
-        first_of: dict[bytes, int] = {}
-        slot = np.empty(len(items), dtype=np.int64)
-        unique_items, unique_keys = [], []
-        for i, k in enumerate(keys):
-            j = first_of.get(k)
-            if j is None:
-                j = first_of[k] = len(unique_items)
-                unique_items.append(items[i])
-                unique_keys.append(k)
-            slot[i] = j
-        # Without duplicates (the usual case) vectors go straight into ``out``: one copy of
-        # the result in memory, not two.
-        distinct = len(unique_items) == len(items)
-        unique = out if distinct else np.empty((len(unique_items), self.n_features_out_), dtype=np.float32)
-        todo = np.arange(len(unique_items))
-        cache = self._cache()
-        if cache is not None:
-            found, vectors = cache.get(unique_keys)
-            unique[found] = vectors
-            todo = np.flatnonzero(~found)
-        if len(todo):  # the model is loaded here, on the first miss: cached texts need no weights
+
+        def encode_missing(missing):
+            # the model is loaded here, on the first miss: cached texts need no weights
             options = self._ensure_setup()
             loaded = self._encoder()
-            show = self.progress is True or (self.progress == "auto" and len(todo) >= PROGRESS_MIN_TEXTS)
-            missing = [unique_items[i] for i in todo]
-            for start, vectors in encode_stream(loaded, missing, is_pair, options, progress=show):
-                rows = todo[start : start + len(vectors)]
-                unique[rows] = vectors
-                if cache is not None:  # stored per chunk: a killed run keeps what it finished
-                    cache.put([unique_keys[i] for i in rows], vectors)
-            if cache is not None:  # visible to other processes from now on
-                cache.flush()
-        if not distinct:
-            np.take(unique, slot, axis=0, out=out)
-        return out
+            show = self.progress is True or (self.progress == "auto" and len(missing) >= PROGRESS_MIN_TEXTS)
+            return encode_stream(loaded, missing, is_pair, options, progress=show)
 
-    def _check_fingerprint_if_cold(self) -> None:
-        """After unpickling, the model files must be the ones seen at fit, even if the cache
-        would answer every text: a cache hit must never hide a changed model."""
-        if getattr(self, "_loaded", None) is not None:
-            return
-        try:
-            folder = resolve_model_path(self._model_source())
-        except OSError as exc:  # folder gone (or a Hub id out of reach): say what was expected
-            raise type(exc)(
-                f"{exc}. This vectorizer was fitted on the model files with fingerprint "
-                f"{self.model_fingerprint_[:16]}... loaded from {self.model_path_!r}: put them back, "
-                "or refit (store_weights=True keeps them inside the pickle)"
-            ) from exc
-        found = fingerprint(folder)
-        if found != self.model_fingerprint_:
-            raise ValueError(
-                f"the model files at {str(folder)!r} changed since this vectorizer was fitted "
-                f"(fingerprint {found[:16]}..., expected {self.model_fingerprint_[:16]}...); "
-                "refit it, or restore the original model folder"
-            )
+        return cached_vectors(items, self.n_features_out_, self._cache(), encode_missing)
 
     @property
     def _n_features_out(self):
@@ -408,59 +346,3 @@ class BertVectorizer(Stateful, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = []
         return tags
-
-    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
-    _FITTED_STATE = (
-        "n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_", "vector_settings_"
-    )
-
-    def _persist_state(self, store=PickleStore) -> dict:
-        """Parameters, the fitted form and the model's fingerprint; the model files too
-        when the store embeds them (``store_weights=True`` by default)."""
-        state = sklearn_state(self, (), store)
-        state["fitted"] = {k: v for k, v in state["fitted"].items() if k in self._FITTED_STATE or k.startswith("_")}
-        if "model_fingerprint_" in vars(self) and store.embed(self.store_weights):
-            ref = store.put(resolve_model_path(self._model_source()))
-            if ref["fingerprint"] != self.model_fingerprint_:
-                raise ValueError(
-                    f"the model files at {self.model_path_!r} changed since the vectorizer was fitted "
-                    f"(expected fingerprint {self.model_fingerprint_[:16]}...); refit before saving"
-                )
-            state["model_files"] = ref
-        return state
-
-    @classmethod
-    def _from_persist_state(cls, state: dict, store=PickleStore):
-        fitted = dict(state.get("fitted", {}))
-        unknown = sorted(k for k in fitted if k not in cls._FITTED_STATE and not k.startswith("_"))
-        if unknown:
-            raise ValueError(f"BertVectorizer: refusing to set attribute(s) {unknown} (not fitted attributes)")
-        saved_model = state.get("params", {}).get("model")
-        vec = sklearn_from_state(cls, {**state, "fitted": fitted}, (), store)
-        ref = state.get("model_files")
-        if ref is not None:
-            with store.open(ref, lasting=True) as folder:
-                if ref.get("fingerprint") != vec.model_fingerprint_:
-                    raise ValueError("BertVectorizer: the embedded model files are not the ones it was fitted on")
-                vec._restored_dir, vec._restored_for = str(folder), saved_model
-                vec.model_path_ = str(folder)
-        if not store.trusted and "model_fingerprint_" in vars(vec):
-            if ref is None and saved_model is not None and "model" not in store.overrides:
-                raise ValueError(
-                    f"refusing to read the model at {saved_model!r}, named by the saved folder: model files "
-                    "come only from inside the folder or from a folder you name. Pass "
-                    f"persist.load(folder, model={saved_model!r}) if you trust that location, or save with "
-                    "include_model=True"
-                )
-            vec._check_fingerprint_if_cold()
-            vec.model_path_ = str(resolve_model_path(vec._model_source()))  # the folder checked, not the file's word
-        return vec
-
-
-def _same_model(a, b) -> bool:
-    """Whether two ``model=`` values name the same model (a path given as str or Path)."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
-        return os.fspath(a) == os.fspath(b)
-    return a == b

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bertfeat._store import resolve_model_path
-from bertfeat.cli.readers import check_data_path, plain, read_table
+from bertfeat.cli.readers import check_data_path, plain
+from bertfeat.cli.shared import (
+    UsageError,
+    cache_dir_of,
+    check_model_argument,
+    check_output_file,
+    check_output_folder,
+    checked_vectorizer,
+    read_data,
+    say,
+    show_progress,
+    write_table,
+)
 
 MODEL_FOLDER = "model"  # a bertfeat.persist folder: JSON + safetensors, never a pickle
 OLD_MODEL_FILE = "pipeline.joblib"  # what bertfeat wrote before: a pickle, refused
@@ -21,137 +30,6 @@ HF_FOLDER = "huggingface"
 
 FEATURE_FORMATS = (".npy", ".parquet")
 TABLE_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
-
-
-class UsageError(ValueError):
-    """Arguments that do not fit together."""
-
-
-# -- settings shared by the commands ----------------------------------------------------
-def default_cache_dir() -> Path:
-    """``$BERTFEAT_HOME/cache``, else ``~/.cache/bertfeat/cache``: a second command on the same texts encodes nothing."""
-    home = os.environ.get("BERTFEAT_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "bertfeat")
-    return Path(home) / "cache"
-
-
-def _cache_dir(args):
-    if getattr(args, "no_cache", False):
-        if args.cache_dir is not None:
-            raise UsageError("--cache-dir and --no-cache contradict each other; give one")
-        return None
-    return str(Path(args.cache_dir).expanduser()) if args.cache_dir is not None else str(default_cache_dir())
-
-
-def _progress(args) -> bool:
-    """--progress / --no-progress; by default on where a person watches (stderr is a terminal)."""
-    chosen = getattr(args, "progress", None)
-    return sys.stderr.isatty() if chosen is None else bool(chosen)
-
-
-def _say(args, message: str) -> None:
-    """A stage note on stderr, beside the progress bar (results go to stdout)."""
-    if _progress(args):
-        print(f"bertfeat {args.command}: {message}", file=sys.stderr, flush=True)
-
-
-def _check_writable(path: Path, what: str) -> None:
-    """``path`` can be created: its nearest existing parent is a folder we may write to."""
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{path}: cannot write the {what} there ({parent} is not a folder)")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{path}: cannot write the {what} there (no permission in {parent})")
-
-
-def _check_output_file(path, formats, what: str) -> Path:
-    """An output file with a supported suffix in a writable place, checked before any work."""
-    path = Path(path)
-    if path.suffix.lower() not in formats:
-        raise UsageError(f"{path}: unknown {what} format {path.suffix or '(none)'}; use {' or '.join(formats)}")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; give a file name ending in {' or '.join(formats)}")
-    if path.suffix.lower() == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise UsageError(f'{path}: writing parquet needs pyarrow: pip install "bertfeat[io]"') from None
-    _check_writable(path, what)
-    return path
-
-
-def _check_output_folder(path, what: str) -> Path:
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path}: is a file; the {what} is a folder")
-    _check_writable(path / "x", what)
-    return path
-
-
-def _check_model_argument(args) -> None:
-    """The --model folder exists and holds a model (files only; nothing is loaded)."""
-    try:
-        resolve_model_path(getattr(args, "model", None))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--model {args.model}: {exc}") from None
-
-
-def _layers(text: str):
-    if text == "last":
-        return "last"
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise UsageError(f"--layers {text!r}: expected 'last' or comma-separated integers like -4,-3,-2,-1") from None
-
-
-def _vectorizer(args, **extra):
-    from bertfeat import BertVectorizer
-
-    return BertVectorizer(
-        model=args.model,
-        pooling=args.pooling,
-        layers=_layers(args.layers),
-        layer_agg=args.layer_agg,
-        max_length=args.max_length,
-        cache_dir=_cache_dir(args),
-        device=args.device,
-        fast_mode=getattr(args, "fast_mode", None),
-        progress=_progress(args),
-        **extra,
-    )
-
-
-def _checked_vectorizer(args, **extra):
-    """The vectorizer, its parameters and model folder checked (nothing loaded yet)."""
-    vectorizer = _vectorizer(args, **extra)
-    vectorizer._check_params()
-    _check_model_argument(args)
-    return vectorizer
-
-
-def _read(args, path, need_labels=False, min_classes=2):
-    table = read_table(path, args.text_column, args.pair_column, getattr(args, "label_column", None), need_labels,
-                       min_classes=min_classes, drop_empty=getattr(args, "drop_empty", False),
-                       label_names_column=getattr(args, "label_names_column", None))
-    if table.dropped:
-        print(f"dropped {table.dropped} row{'s' if table.dropped != 1 else ''} with an empty text (--drop-empty); "
-              f"{len(table.X)} left")
-    return table
-
-
-def _write_table(frame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    elif suffix == ".tsv":
-        frame.to_csv(path, sep="\t", index=False)
-    elif suffix == ".jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_parquet(path, index=False)
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -166,9 +44,9 @@ def demo(args) -> None:
     from bertfeat.cli.report import write_report
     from bertfeat.datasets import load_demo
 
-    out = _check_output_folder(args.output, "demo report")
+    out = check_output_folder(args.output, "demo report")
     if args.model is not None:
-        _check_model_argument(args)
+        check_model_argument(args)
     out.mkdir(parents=True, exist_ok=True)
     texts, labels = load_demo()
     print(f"demo data: {len(texts)} customer-support messages, intents {sorted(set(map(str, labels)))}")
@@ -207,10 +85,10 @@ def _vectorizer_of(estimator):
 
 # -- embed -----------------------------------------------------------------------------
 def embed(args) -> None:
-    out = _check_output_file(args.output, FEATURE_FORMATS, "feature file")
-    table = _read(args, args.input)
-    vectorizer = _checked_vectorizer(args, normalize=args.normalize)
-    _say(args, f"encoding {len(table.X)} rows")
+    out = check_output_file(args.output, FEATURE_FORMATS, "feature file")
+    table = read_data(args, args.input)
+    vectorizer = checked_vectorizer(args, normalize=args.normalize)
+    say(args, f"encoding {len(table.X)} rows")
     started = time.perf_counter()
     features = vectorizer.fit_transform(table.X)
     seconds = time.perf_counter() - started
@@ -230,18 +108,18 @@ def _head(args):
     from sklearn.pipeline import make_pipeline
 
     if args.head == "logreg":
-        return make_pipeline(_checked_vectorizer(args), LogisticRegression(C=args.C, max_iter=2000))
+        return make_pipeline(checked_vectorizer(args), LogisticRegression(C=args.C, max_iter=2000))
     if args.head == "mlp":
         from bertfeat import MLPHeadClassifier
 
-        return make_pipeline(_checked_vectorizer(args), MLPHeadClassifier(random_state=0))
+        return make_pipeline(checked_vectorizer(args), MLPHeadClassifier(random_state=0))
     from bertfeat import FineTuneClassifier
 
-    _check_model_argument(args)
+    check_model_argument(args)
     if args.C != 1.0:
         raise UsageError("--C sets the logistic regression; it has no effect with --head finetune")
     return FineTuneClassifier(model=args.model, max_epochs=args.epochs, random_state=0, device=args.device,
-                              verbose=int(_progress(args)), **({"max_length": args.max_length} if args.max_length else {}))
+                              verbose=int(show_progress(args)), **({"max_length": args.max_length} if args.max_length else {}))
 
 
 def _fit_once(estimator, X, y, args):
@@ -255,10 +133,10 @@ def _fit_once(estimator, X, y, args):
     if vectorizer is None:
         estimator.fit(X, y)
         return None
-    _say(args, f"encoding {len(X)} training rows")
+    say(args, f"encoding {len(X)} training rows")
     features = vectorizer.fit_transform(X)
     head = estimator[1:]
-    _say(args, f"fitting the {args.head} head on {features.shape[0]} x {features.shape[1]} features")
+    say(args, f"fitting the {args.head} head on {features.shape[0]} x {features.shape[1]} features")
     head.fit(features, y)
     return head.predict(features)
 
@@ -268,8 +146,8 @@ def train(args) -> None:
 
     from bertfeat import persist
 
-    out = _check_output_folder(args.output, "model folder")
-    table = _read(args, args.data, need_labels=True)
+    out = check_output_folder(args.output, "model folder")
+    table = read_data(args, args.data, need_labels=True)
     estimator = _head(args)
     started = time.perf_counter()
     train_predicted = _fit_once(estimator, table.X, table.y, args)
@@ -331,9 +209,9 @@ def _loaded_model(args):
     vectorizer = _vectorizer_of(estimator)
     if vectorizer is not None:
         keep_own = args.cache_dir is None and not args.no_cache and vectorizer.cache_dir is not None
-        vectorizer.set_params(progress=_progress(args), **({} if keep_own else {"cache_dir": _cache_dir(args)}))
+        vectorizer.set_params(progress=show_progress(args), **({} if keep_own else {"cache_dir": cache_dir_of(args)}))
     elif hasattr(estimator, "verbose"):
-        estimator.set_params(verbose=int(_progress(args)))
+        estimator.set_params(verbose=int(show_progress(args)))
     return estimator, meta
 
 
@@ -352,15 +230,15 @@ def _check_model_folder(path) -> None:
 
 
 def predict(args) -> None:
-    output = _check_output_file(args.output, TABLE_FORMATS, "predictions file")
+    output = check_output_file(args.output, TABLE_FORMATS, "predictions file")
     check_data_path(args.input)
     _check_model_folder(args.model_dir)
     estimator, meta = _loaded_model(args)
     _columns(args, meta)
     args.label_column = None
-    table = _read(args, args.input)
+    table = read_data(args, args.input)
     frame = table.frame[[c for c in (table.text_column, table.pair_column) if c]].copy()
-    _say(args, f"predicting {len(table.X)} rows")
+    say(args, f"predicting {len(table.X)} rows")
     vectorizer = _vectorizer_of(estimator)
     if vectorizer is not None:  # features once, for both the labels and the probabilities
         features, model = vectorizer.transform(table.X), estimator[1:]
@@ -373,21 +251,21 @@ def predict(args) -> None:
             frame[f"proba_{name}"] = column
     else:
         frame["prediction"] = model.predict(features)
-    _write_table(frame, output)
+    write_table(frame, output)
     print(f"{len(frame)} predictions -> {output}")
 
 
 def evaluate(args) -> None:
     from bertfeat.cli.report import write_report
 
-    out = _check_output_folder(args.output, "report folder")
+    out = check_output_folder(args.output, "report folder")
     check_data_path(args.data)
     _check_model_folder(args.model_dir)
     if args.worst < 1:
         raise UsageError(f"--worst {args.worst}: expected a positive number of examples")
     estimator, meta = _loaded_model(args)
     _columns(args, meta)
-    table = _read(args, args.data, need_labels=True, min_classes=1)
+    table = read_data(args, args.data, need_labels=True, min_classes=1)
     y = table.y
     classes = np.asarray(estimator.classes_)
     if classes.dtype.kind in "iu" and y.dtype.kind not in "iu":
@@ -404,7 +282,7 @@ def evaluate(args) -> None:
     counts = meta.get("class_counts")
     train_labels = np.repeat(classes, [counts.get(str(c), 0) for c in classes]) if counts else None
     report = write_report(estimator, table.X, y, out, train_labels=train_labels, pictures=not args.no_pictures,
-                          label_names=table.label_names or None, worst=args.worst, say=lambda m: _say(args, m),
+                          label_names=table.label_names or None, worst=args.worst, say=lambda m: say(args, m),
                           title=f"bertfeat evaluate: {Path(args.model_dir).name} on {Path(args.data).name}")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(f"accuracy {report['accuracy']:.3f}, macro-F1 {report['f1_macro']:.3f} on {report['n']} rows; "
