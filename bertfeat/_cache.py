@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from bertfeat import _cache_index as index
+from bertfeat._atomic import write_atomically
 from bertfeat._cache_faults import CacheFaults
 from bertfeat._cache_files import DATA_SUFFIX, DataFiles, file_is_locked, record_crcs
 from bertfeat._cache_legacy import has_shards, import_shards
@@ -262,9 +263,7 @@ class VectorCache(CacheFaults):
         target = self.folder / "setup.json"
         if target.exists() and not replace:
             return
-        tmp = self.folder / f".tmp-setup-{uuid.uuid4().hex[:8]}.json"
-        tmp.write_text(json.dumps({"dim": self.dim, "format": FORMAT, **self.description}, indent=2, sort_keys=True))
-        os.replace(tmp, target)
+        write_atomically(target, json.dumps({"dim": self.dim, "format": FORMAT, **self.description}, indent=2, sort_keys=True))
 
     # -- format 1 ------------------------------------------------------------------------
     def _import_legacy(self) -> bool:
