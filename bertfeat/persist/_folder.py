@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from bertfeat import __version__
 from bertfeat._atomic import atomic_folder
 from bertfeat._store import CONFIG_FILE, TOKENIZER_FILES, file_sha256, fingerprint, model_files
 from bertfeat._state import is_location
@@ -278,8 +279,6 @@ def load(folder, **local):
 
 def _versions() -> dict:
     import sklearn
-
-    from bertfeat import __version__
 
     return {"bertfeat": __version__, "sklearn": sklearn.__version__}
 
