@@ -54,7 +54,7 @@ def assert_same_outputs(a, b, X=NEW):
 def logistic_regression_cv(**params) -> LogisticRegressionCV:
     """``LogisticRegressionCV`` with no deprecation warning on every supported scikit-learn: from
     1.8 it asks for ``use_legacy_attributes`` and for ``l1_ratios`` in place of ``penalty``;
-    1.6 (the floor) has no ``use_legacy_attributes`` and keeps its legacy attributes."""
+    1.7 (the floor) has no ``use_legacy_attributes`` and keeps its legacy attributes."""
     if "use_legacy_attributes" in LogisticRegressionCV().get_params():
         params.update(l1_ratios=(0.0,), use_legacy_attributes=False)
     return LogisticRegressionCV(**params)
