@@ -41,12 +41,13 @@ import struct
 import threading
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from bertfeat import _cache_index as index
+from bertfeat._atomic import write_atomically
+from bertfeat._cache_faults import CacheFaults
 from bertfeat._cache_files import DATA_SUFFIX, DataFiles, file_is_locked, record_crcs
 from bertfeat._cache_legacy import has_shards, import_shards
 
@@ -75,7 +76,7 @@ def setup_key(fingerprint: str, settings: dict) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
-class VectorCache:
+class VectorCache(CacheFaults):
     """Vectors of one model setup under ``root``; safe for many processes at once."""
 
     def __init__(self, root: str | os.PathLike, setup: str, dim: int, description: dict | None = None):
@@ -133,43 +134,6 @@ class VectorCache:
                 self._db.close()
             self._db = None
 
-    # -- warnings ------------------------------------------------------------------------
-    def _disable(self, action: str, exc: BaseException, stacklevel: int = 4) -> None:
-        if action == "read":
-            self._unreadable = True
-        if self.disabled_reason is not None:
-            return
-        self.disabled_reason = f"{type(exc).__name__}: {exc}"
-        what = "going on without it" if action == "read" else "going on without storing vectors"
-        warnings.warn(
-            f"bertfeat cache at {str(self.folder)!r} cannot be {action} ({self.disabled_reason}); "
-            f"{what} (results are unaffected)",
-            RuntimeWarning,
-            stacklevel=stacklevel,
-        )
-
-    def _index_damaged(self, exc: BaseException) -> None:
-        """Move a damaged index aside (once), warn once, go on without the cache."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        moved = False
-        self.close()
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.replace(self.folder / (index.INDEX_NAME + suffix), self.folder / f"{index.INDEX_NAME}.corrupt-{stamp}{suffix}")
-                moved = moved or suffix == ""
-            except OSError:
-                pass
-        where = f"moved aside to {index.INDEX_NAME}.corrupt-{stamp}" if moved else "left in place (cannot be moved)"
-        self._unreadable = True
-        if self.disabled_reason is None:
-            self.disabled_reason = f"damaged index: {exc}"
-            warnings.warn(
-                f"bertfeat cache at {str(self.folder)!r}: the index is damaged ({exc}); {where}; going on "
-                "without the cache in this process, the next one starts a fresh index (results are unaffected)",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-
     # -- the index -----------------------------------------------------------------------
     def _connection(self, create: bool):
         """The index, opened once per process; None when there is none (yet) or it is unusable."""
@@ -200,19 +164,6 @@ class VectorCache:
             self._db.close()
         self._db, self._writable = db, writable
         return db
-
-    def _guarded(self, action: str, work, default=None):
-        """Run ``work()``: SQLite damage moves the index aside, I/O errors turn the cache off."""
-        try:
-            return work()
-        except index.sqlite3.DatabaseError as exc:
-            if index.is_damage(exc):
-                self._index_damaged(exc)
-            else:  # locked for too long, disk full, read-only
-                self._disable(action, exc, stacklevel=5)
-        except OSError as exc:
-            self._disable(action, exc, stacklevel=5)
-        return default
 
     # -- reading -------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -250,21 +201,6 @@ class VectorCache:
         damaged = self.files.read(db, rows, position, requested, found, out)
         if damaged:
             self._quarantine(db, damaged)
-
-    def _quarantine(self, db, damaged: list[tuple[int, int, int, str]]) -> None:
-        first = damaged[0][3]
-        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
-        warnings.warn(
-            f"bertfeat cache: damaged entry ignored and recomputed: {first}{more}", RuntimeWarning, stacklevel=5
-        )
-        try:
-            if not self._writable:
-                raise PermissionError("the index is open read-only")
-            index.quarantine(db, damaged)
-        except (OSError, index.sqlite3.OperationalError):  # read-only: skip them from now on
-            self._skip.update(d[0] for d in damaged)
-        for k, *_ in damaged:
-            self._pending.pop(k, None)
 
     # -- writing -------------------------------------------------------------------------
     def put(self, keys: list[bytes], vectors: np.ndarray) -> None:
@@ -327,9 +263,7 @@ class VectorCache:
         target = self.folder / "setup.json"
         if target.exists() and not replace:
             return
-        tmp = self.folder / f".tmp-setup-{uuid.uuid4().hex[:8]}.json"
-        tmp.write_text(json.dumps({"dim": self.dim, "format": FORMAT, **self.description}, indent=2, sort_keys=True))
-        os.replace(tmp, target)
+        write_atomically(target, json.dumps({"dim": self.dim, "format": FORMAT, **self.description}, indent=2, sort_keys=True))
 
     # -- format 1 ------------------------------------------------------------------------
     def _import_legacy(self) -> bool:

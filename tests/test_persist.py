@@ -51,6 +51,15 @@ def assert_same_outputs(a, b, X=NEW):
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
+def logistic_regression_cv(**params) -> LogisticRegressionCV:
+    """``LogisticRegressionCV`` with no deprecation warning on every supported scikit-learn: from
+    1.8 it asks for ``use_legacy_attributes`` and for ``l1_ratios`` in place of ``penalty``;
+    1.7 (the floor) has no ``use_legacy_attributes`` and keeps its legacy attributes."""
+    if "use_legacy_attributes" in LogisticRegressionCV().get_params():
+        params.update(l1_ratios=(0.0,), use_legacy_attributes=False)
+    return LogisticRegressionCV(**params)
+
+
 @pytest.fixture(scope="module")
 def model_copy(tmp_path_factory, tiny_bert):
     folder = tmp_path_factory.mktemp("persist-model") / "model"
@@ -70,9 +79,7 @@ def fitted(model_copy):
     [
         (LogisticRegression(max_iter=1000, class_weight={"pos": 2.0, "neg": 1.0, "mid": 1.0}), LABELS),
         (
-            LogisticRegressionCV(
-                max_iter=1000, cv=2, Cs=3, l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False
-            ),
+            logistic_regression_cv(max_iter=1000, cv=2, Cs=3, scoring="accuracy"),
             LABELS,
         ),
         (LinearSVC(), LABELS),

@@ -532,7 +532,8 @@ def rejected(name, value, expected, *allowed):
         ({"device": "cuda:0"}, ValueError, r"device='cuda:0' was asked for but CUDA is not available here"),
         ({"device": "gpu"}, ValueError, r"device='gpu' is not one of \('auto', 'cpu', 'cuda', 'mps'\)"),
         ({"device": 0}, TypeError, rejected("device", 0, "an instance of 'str'")),
-        ({"normalize": "yes"}, ValueError, rejected("normalize", "yes", "an instance of 'bool' or an instance of 'numpy.bool'")),
+        # numpy 1.x names its bool type numpy.bool_, numpy 2 numpy.bool
+        ({"normalize": "yes"}, ValueError, rejected("normalize", "yes", "an instance of 'bool' or an instance of 'numpy.bool_?'")),
         ({"progress": "sometimes"}, ValueError, rejected("progress", "sometimes", r"an instance of 'bool' .* or a str among \{'auto'\}")),
         ({"cache_dir": 123}, TypeError, rejected("cache_dir", 123, "an instance of 'str', an instance of 'os.PathLike' or None")),
         ({"model": 123}, TypeError, rejected("model", 123, "an instance of 'str', an instance of 'os.PathLike' or None")),

@@ -4,10 +4,9 @@ as bytes, and write them back once per machine under ``models_home()``."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from bertfeat._atomic import atomic_folder
 from bertfeat._store.digest import fingerprint_or_none
 from bertfeat._store.files import model_files
 
@@ -27,21 +26,18 @@ def restore_model_files(files: dict[str, bytes], expected_fingerprint: str) -> P
     """Write ``files`` once to ``models_home()/<fingerprint>`` (atomically) and check them."""
     target = models_home() / expected_fingerprint[:32]
     if not target.is_dir() or fingerprint_or_none(target) != expected_fingerprint:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=target.parent))
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        found = fingerprint_or_none(tmp)
-        if found != expected_fingerprint:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ValueError(
-                f"the model files stored in this pickle ({', '.join(sorted(files))}) do not match its "
-                f"fingerprint {expected_fingerprint[:16]}... (found {str(found)[:16]}...): the pickle is "
-                f"damaged; nothing was written to {str(target)!r}"
-            )
-        shutil.rmtree(target, ignore_errors=True)
         try:
-            os.replace(tmp, target)
-        except OSError:  # another process restored it first
-            shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_folder(target) as tmp:
+                for name, data in files.items():
+                    (tmp / name).write_bytes(data)
+                found = fingerprint_or_none(tmp)
+                if found != expected_fingerprint:
+                    raise ValueError(
+                        f"the model files stored in this pickle ({', '.join(sorted(files))}) do not match its "
+                        f"fingerprint {expected_fingerprint[:16]}... (found {str(found)[:16]}...): the pickle is "
+                        f"damaged; nothing was written to {str(target)!r}"
+                    )
+        except OSError:  # another process restored it first (then it is there, whole), else a real error
+            if fingerprint_or_none(target) != expected_fingerprint:
+                raise
     return target

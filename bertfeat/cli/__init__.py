@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from bertfeat._pooling import LAYER_AGGS, POOLINGS
+from bertfeat.vectorizer import FAST_MODES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -40,8 +41,6 @@ def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer-agg", default="mean", choices=LAYER_AGGS, help="how several layers combine")
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    from bertfeat.vectorizer import FAST_MODES
-
     parser.add_argument("--fast-mode", default=None, choices=[m for m in FAST_MODES if m is not None],
                         help="opt-in faster CPU inference; vectors change slightly (see BENCHMARKS.md)")
 

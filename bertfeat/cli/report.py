@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from bertfeat.cli.readers import plain
+from bertfeat.vectorizer import BertVectorizer
+from bertfeat.viz import confusion_matrix_plot, error_table, per_example_loss, umap_panels
 
 CONFUSION_PNG = "confusion_matrix.png"
 UMAP_PNG = "umap_panels.png"
@@ -24,8 +26,6 @@ EXAMPLES_CSV = "worst_and_best_examples.csv"
 
 def _predictions(estimator, X, say):
     """Features (None for a fine-tuned model), probabilities and predicted labels, from one encoding."""
-    from bertfeat import BertVectorizer
-
     steps = getattr(estimator, "steps", None)
     classes = np.asarray(estimator.classes_)
     if steps and isinstance(steps[0][1], BertVectorizer):
@@ -77,8 +77,6 @@ def write_report(estimator, X, y, out: Path, *, train_labels=None, pictures: boo
     """Score ``estimator`` on ``(X, y)`` and write the report files into ``out``; returns report.json's dict."""
     from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
-    from bertfeat.viz import error_table, per_example_loss
-
     out = Path(out)
     y = np.asarray(y)
     classes = np.asarray(estimator.classes_)
@@ -108,8 +106,6 @@ def write_report(estimator, X, y, out: Path, *, train_labels=None, pictures: boo
     table.to_csv(out / EXAMPLES_CSV, index=False)
     report["pictures"] = []
     if pictures:
-        from bertfeat.viz import confusion_matrix_plot, umap_panels
-
         say("drawing the confusion matrix")
         confusion_matrix_plot(y, predicted, labels=classes, label_names=names, path=out / CONFUSION_PNG,
                               title="Normalized confusion matrix (rows: true labels)")

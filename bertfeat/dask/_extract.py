@@ -15,29 +15,15 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
+from bertfeat._inputs import check_texts
 from bertfeat.dask._files import read_files
-from bertfeat.dask._gpu import check_gpu_placement
+from bertfeat.dask._gpu import check_gpu_placement, current_client
 from bertfeat.dask._worker import encode_array, encode_count, encode_frame, reset_worker_stats, worker_report
-
-
-def current_client(client=None):
-    """The distributed client in use, or None (then dask's local scheduler runs the graph)."""
-    if client is not None:
-        return client
-    try:
-        from distributed import default_client
-    except ImportError:
-        return None
-    try:
-        return default_client()
-    except ValueError:
-        return None
+from bertfeat.vectorizer import BertVectorizer
 
 
 def check_fitted(vectorizer):
     from sklearn.utils.validation import check_is_fitted
-
-    from bertfeat.vectorizer import BertVectorizer
 
     if not isinstance(vectorizer, BertVectorizer):
         raise TypeError(f"vectorizer must be a BertVectorizer, got {type(vectorizer).__name__}")
@@ -175,8 +161,6 @@ def transform(vectorizer, collection, *, columns=None, as_frame=False, allow_gpu
 
 # -- grid search support --------------------------------------------------------------
 def _vectorizers_in(estimator) -> list:
-    from bertfeat.vectorizer import BertVectorizer
-
     found = [estimator] if isinstance(estimator, BertVectorizer) else []
     if hasattr(estimator, "get_params") and not isinstance(estimator, BertVectorizer):
         found += [v for v in estimator.get_params(deep=True).values() if isinstance(v, BertVectorizer)]
@@ -199,8 +183,6 @@ def warm_cache(estimator, X, *, npartitions=None, client=None) -> dict:
     """
     from sklearn.base import clone
     from sklearn.model_selection import ParameterGrid
-
-    from bertfeat._inputs import check_texts
 
     base = getattr(estimator, "estimator", estimator)
     grid = getattr(estimator, "param_grid", None)

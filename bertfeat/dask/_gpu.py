@@ -5,6 +5,20 @@ from __future__ import annotations
 import os
 
 
+def current_client(client=None):
+    """The distributed client in use, or None (then dask's local scheduler runs the graph)."""
+    if client is not None:
+        return client
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
 def _gpu_identity(device: str):
     """On a worker: which physical GPU a model with ``device`` would go on (None: not a GPU)."""
     if device == "cpu" or device.startswith("mps"):
@@ -53,8 +67,6 @@ def check_gpu_placement(vectorizer, client=None) -> dict:
     device = vectorizer.device if hasattr(vectorizer, "device") else str(vectorizer)
     if device == "cpu" or str(device).startswith("mps"):
         return {}
-    from bertfeat.dask._extract import current_client
-
     client = current_client(client)
     if client is None:
         return {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from bertfeat._atomic import write_atomically
 from bertfeat._store import file_sha256
 from bertfeat.dask._extract import partitions, prepare
 from bertfeat.dask._worker import write_part
@@ -80,9 +80,7 @@ def _write(vectorizer, collection, folder, fmt, columns, keep, overwrite, allow_
         "bertfeat_version": __import__("bertfeat").__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    tmp = folder / f".tmp-{uuid.uuid4().hex[:8]}{MANIFEST}"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, folder / MANIFEST)
+    write_atomically(folder / MANIFEST, json.dumps(manifest, indent=1))
     return manifest
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import collections
 import os
 import threading
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import bertfeat
+from bertfeat._atomic import atomic_file
 from bertfeat._encode import encoding_stats, reset_encoding_stats
 from bertfeat._store import file_sha256, store_stats
 
@@ -81,24 +81,16 @@ def write_part(part, shipped, token, columns, dim, names, keep, folder: str, nam
     """Encode one partition and write it under ``folder/name`` atomically; a small record back."""
     vectors = _vectors(part, shipped, token, columns, dim)
     target = Path(folder) / name
-    tmp = Path(folder) / f".tmp-{uuid.uuid4().hex[:12]}-{name}"
-    try:
-        with open(tmp, "wb") as handle:
-            if fmt == "parquet":
-                import pyarrow as pa  # optional (bertfeat[dask]); only parquet output needs it
-                import pyarrow.parquet as pq
+    with atomic_file(target) as handle:
+        if fmt == "parquet":
+            import pyarrow as pa  # optional (bertfeat[dask]); only parquet output needs it
+            import pyarrow.parquet as pq
 
-                arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
-                arrays.update({n: pa.array(vectors[:, j]) for j, n in enumerate(names)})
-                pq.write_table(pa.table(arrays), handle)
-            else:
-                np.save(handle, vectors)
-            handle.flush()
-            os.fsync(handle.fileno())  # whole on disk before it gets its final name
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            arrays = {c: pa.array(part[c].to_numpy(), from_pandas=True) for c in keep}
+            arrays.update({n: pa.array(vectors[:, j]) for j, n in enumerate(names)})
+            pq.write_table(pa.table(arrays), handle)
+        else:
+            np.save(handle, vectors)
     return {"file": name, "rows": int(len(vectors)), "bytes": target.stat().st_size, "sha256": file_sha256(target)}
 
 

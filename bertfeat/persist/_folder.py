@@ -14,11 +14,12 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from bertfeat import __version__
+from bertfeat._atomic import atomic_folder
 from bertfeat._store import CONFIG_FILE, TOKENIZER_FILES, file_sha256, fingerprint, model_files
 from bertfeat._state import is_location
 from bertfeat.persist._codec import ARRAYS, MANIFEST, Reader, Writer
@@ -201,9 +202,7 @@ def save(estimator, folder, *, include_model: bool | None = None, overwrite: boo
         raise FileExistsError(f"{str(folder)!r} exists and is not empty; pass overwrite=True to replace it")
     for step in [s for _, s in estimator.steps] if hasattr(estimator, "steps") else [estimator]:
         check_is_fitted(step)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         store = FolderStore(tmp, trusted=False, include_model=include_model)
         writer = Writer(store)
         root = writer.estimator(estimator, "root")
@@ -211,16 +210,6 @@ def save(estimator, folder, *, include_model: bool | None = None, overwrite: boo
         manifest = {"format": FORMAT, "version": VERSION, **_versions(), "root": root, "models": store.index,
                     "arrays_sha256": file_sha256(tmp / ARRAYS)}  # fmt: skip
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False), encoding="utf-8")
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -290,8 +279,6 @@ def load(folder, **local):
 
 def _versions() -> dict:
     import sklearn
-
-    from bertfeat import __version__
 
     return {"bertfeat": __version__, "sklearn": sklearn.__version__}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bertfeat._inputs import check_texts
 from bertfeat.viz._common import (
     Plot,
     as_1d,
@@ -190,8 +191,6 @@ def error_table(texts, y_true, y_pred, loss, label_names=None, n: int = 10, whic
     if not is_index(n) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}")
     if hasattr(texts, "columns"):  # a DataFrame: texts or pairs, normalised as everywhere else
-        from bertfeat._inputs import check_texts
-
         texts = check_texts(texts).items
     texts = list(texts)
     y_true, y_pred = as_1d(y_true, "y_true"), as_1d(y_pred, "y_pred")
