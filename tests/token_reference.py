@@ -40,15 +40,16 @@ def reference_word_outputs(model, tokenizer, words, max_length, stride, read):
     cls_id, content, sep_id, content_words = ids[0], ids[1:-1], ids[-1], word_ids[1:-1]
     room = max_length - 2
     starts = reference_windows(len(content), room, stride)
-    rows = []
+    rows, outputs = [], {}
     for w in range(len(words)):
         first = content_words.index(w)
         start = max(starts, key=lambda s: (context(first, s, room, len(content)), -s))
-        window = [cls_id, *content[start : start + room], sep_id]
+        if start not in outputs:
+            window = [cls_id, *content[start : start + room], sep_id]
+            with torch.no_grad():
+                outputs[start] = model(input_ids=torch.tensor([window]), token_type_ids=torch.zeros((1, len(window)), dtype=torch.long))
         positions = [1 + j - start for j, v in enumerate(content_words) if v == w and start <= j < start + room]
-        with torch.no_grad():
-            output = model(input_ids=torch.tensor([window]), token_type_ids=torch.zeros((1, len(window)), dtype=torch.long))
-        rows.append(read(output, positions))
+        rows.append(read(outputs[start], positions))
     return np.stack(rows)
 
 
