@@ -175,3 +175,18 @@ def test_out_of_memory_halves_the_batch(tiny_bert, toy, monkeypatch):
     assert max(seen) > 20 and min(seen) <= 3
     for a, b in zip(got, reference):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_grid_search_scores_by_entity_f1(tiny_bert, toy):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from bertfeat.tokens import entity_f1
+
+    X, y = toy
+    search = GridSearchCV(FrozenTokenClassifier(model=str(tiny_bert)), {"word_vector": ["first", "mean"]}, cv=KFold(2))
+    search.fit(X, y)
+    assert set(search.cv_results_["param_word_vector"]) == {"first", "mean"}
+    best = search.best_estimator_
+    fold = FrozenTokenClassifier(model=str(tiny_bert), word_vector=best.word_vector).fit(X[15:], y[15:])
+    first_fold = entity_f1(y[:15], fold.predict(X[:15]))
+    assert search.cv_results_["split0_test_score"][search.best_index_] == pytest.approx(first_fold)
