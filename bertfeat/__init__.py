@@ -16,6 +16,8 @@ _LAZY = {
     "MLPHeadRegressor": "bertfeat.heads",
     "FineTuneClassifier": "bertfeat.finetune",
     "FineTuneRegressor": "bertfeat.finetune",
+    "FineTuneTokenClassifier": "bertfeat.tokens",
+    "FrozenTokenClassifier": "bertfeat.tokens",
     "default_model_path": "bertfeat._store",
     "free_models": "bertfeat._store",
     "POOLINGS": "bertfeat._pooling",

@@ -17,17 +17,19 @@ from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 from bertfeat._store import model_info, resolve_model_path
-from bertfeat.finetune.hf import load_saved, save_folder
-
+from bertfeat.finetune.hf import HEAD, load_saved, save_folder
 
 
 class ExportMixin(Stateful):
     """``save_pretrained`` / ``from_pretrained`` and the state behind pickling and
-    :mod:`bertfeat.persist` for :class:`FineTuneBase`."""
+    :mod:`bertfeat.persist` for :class:`FineTuneBase` (and, for its pickling and
+    persist state, :class:`bertfeat.tokens.FineTuneTokenClassifier`)."""
+
+    _HEAD = HEAD  # the head class of the saved folder (bertfeat._store.HEADS)
 
     # -- Hugging Face folders ---------------------------------------------------------
-    def _meta(self) -> dict:
-        """What ``from_pretrained`` needs beyond the Hugging Face config (JSON only)."""
+    def _json_params(self) -> dict:
+        """The parameters a saved folder keeps: JSON values, not ``model`` or ``callbacks``."""
         params = {}
         for name, value in self.get_params(deep=False).items():
             if name in ("model", "callbacks"):
@@ -37,6 +39,11 @@ class ExportMixin(Stateful):
                     params[name] = value
             except (TypeError, ValueError):
                 pass
+        return params
+
+    def _meta(self) -> dict:
+        """What ``from_pretrained`` needs beyond the Hugging Face config (JSON only)."""
+        params = self._json_params()
         names = getattr(self, "feature_names_in_", None)
         return {
             "estimator": type(self).__name__,
@@ -69,7 +76,7 @@ class ExportMixin(Stateful):
         without bertfeat's metadata are read as single-text models.
         """
         path = resolve_model_path(folder)
-        module, tokenizer, meta = load_saved(path)
+        module, tokenizer, meta = load_saved(path, cls._HEAD)
         problem = module.config.problem_type
         if problem is not None and problem not in cls._PROBLEM_TYPES:
             raise ValueError(f"{str(path)!r} holds a {problem!r} model; {cls.__name__} reads {cls._PROBLEM_TYPES}")
@@ -118,7 +125,7 @@ class ExportMixin(Stateful):
             # A persist folder keeps the files (the folder is the model); a pickle's are
             # read from a temporary folder.
             with store.open(ref, lasting=not store.trusted) as folder:
-                module, tokenizer, _ = load_saved(folder)
+                module, tokenizer, _ = load_saved(folder, cls._HEAD)
                 if not store.trusted:
                     estimator.model = estimator.model_path_ = str(folder)  # refits continue from it
             estimator._module, estimator._tokenizer = module, tokenizer

@@ -30,10 +30,11 @@ def build_module(folder: Path, num_labels: int, problem_type: str, labels: list[
     return load_module(folder, HEAD, fresh_head=True, **kwargs)
 
 
-def load_saved(folder: Path):
-    """A saved sequence-classification folder: ``(module, tokenizer, metadata)``; its head
-    must be in the files."""
-    module = load_module(folder, HEAD)
+def load_saved(folder: Path, head: str = HEAD):
+    """A saved folder with a ``head`` (sequence classification by default; see
+    :data:`bertfeat._store.HEADS`): ``(module, tokenizer, metadata)``; the head must be in
+    the files."""
+    module = load_module(folder, head)
     meta = dict(getattr(module.config, META_KEY, None) or {})
     return module.eval(), load_tokenizer(folder), meta
 

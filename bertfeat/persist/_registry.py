@@ -90,6 +90,7 @@ def register_builtins() -> None:
 
     from bertfeat.finetune import FineTuneClassifier, FineTuneRegressor
     from bertfeat.heads import MLPHeadClassifier, MLPHeadRegressor
+    from bertfeat.tokens import FineTuneTokenClassifier, FrozenTokenClassifier
     from bertfeat.vectorizer import BertVectorizer
 
     for cls in (
@@ -114,7 +115,15 @@ def register_builtins() -> None:
     for cls in (lm.RidgeClassifier, lm.RidgeClassifierCV):  # predict reads _label_binarizer
         if type_name(cls) not in _registry:
             register_sklearn(cls, private=("_label_binarizer",))
-    for cls in (BertVectorizer, MLPHeadClassifier, MLPHeadRegressor, FineTuneClassifier, FineTuneRegressor):
+    for cls in (
+        BertVectorizer,
+        MLPHeadClassifier,
+        MLPHeadRegressor,
+        FineTuneClassifier,
+        FineTuneRegressor,
+        FineTuneTokenClassifier,
+        FrozenTokenClassifier,
+    ):
         if type_name(cls) not in _registry:
             register(cls)
     _builtins_done = True

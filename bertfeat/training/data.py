@@ -6,6 +6,8 @@ order and its forward pass.
   length inside shuffled groups of ``GROUP_BATCHES`` batches (little padding, yet
   different batches each epoch), and the batch order is shuffled, all from one seeded
   ``torch.Generator``.
+- :class:`TokenLabelData`: the same windows with one label per sub-token (``-100`` where
+  none), for token classification; logits and targets are ``(rows, tokens, ...)``.
 - :class:`ArrayData`: a float matrix for the MLP heads. Each epoch is a fresh
   permutation seeded by ``seed + epoch - 1``; dropout masks come from a generator
   seeded the same way, so torch's global random state is never read.
@@ -114,6 +116,73 @@ class TokenData:
 
     def predict(self, module) -> torch.Tensor:
         return predict_logits(module, self.tokenized, self.runtime)
+
+
+# -- token rows with a label per sub-token ------------------------------------------------
+def predict_token_logits(module, tokenized: Tokenized, runtime: Runtime, rows: np.ndarray, positions: np.ndarray):
+    """float32 logits ``(len(rows), num_labels)`` at sub-token ``positions[i]`` of window
+    ``rows[i]`` (eval mode, no gradients); only the asked positions leave the device."""
+    module.eval()
+    rows, positions = np.asarray(rows, dtype=np.int64), np.asarray(positions, dtype=np.int64)
+    out = torch.zeros((len(rows), module.config.num_labels), dtype=torch.float32)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    with torch.inference_mode(), autocast(runtime.device, runtime.dtype):
+        for index in plan_batches(tokenized.lengths, runtime.eval_batch_size, runtime.eval_token_budget):
+            # The asked positions in this batch's windows: (slot in batch, position, slot in out).
+            lo = np.searchsorted(sorted_rows, index, side="left")
+            hi = np.searchsorted(sorted_rows, index, side="right")
+            picks = [order[a:b] for a, b in zip(lo, hi)]
+            batch_slot = np.repeat(np.arange(len(index)), [len(p) for p in picks])
+            wanted = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+            if not len(wanted):
+                continue
+            logits = module(**_to_device(collate(tokenized, index, runtime.pad_id), runtime.device)).logits
+            at = logits[torch.from_numpy(batch_slot).to(logits.device), torch.from_numpy(positions[wanted]).to(logits.device)]
+            out[torch.from_numpy(wanted)] = at.float().cpu()
+    return out
+
+
+@dataclass
+class TokenLabelData:
+    """Token windows and their per-sub-token labels, for a token-classification model.
+
+    ``targets`` is ``(n_windows, longest window)``, padded with ``-100``; ``forward`` gives
+    ``(batch, batch's longest, num_labels)`` logits (the loss cuts the targets to that
+    width) and ``predict`` the logits at every labelled sub-token, zeros elsewhere.
+    """
+
+    tokenized: Tokenized
+    targets: torch.Tensor
+    runtime: Runtime
+    generator: torch.Generator | None = None
+
+    @classmethod
+    def from_labels(cls, tokenized: Tokenized, labels: list[np.ndarray], runtime: Runtime, generator=None):
+        width = max((len(row) for row in labels), default=1)
+        targets = np.full((len(labels), width), -100, dtype=np.int64)
+        for i, row in enumerate(labels):
+            targets[i, : len(row)] = row
+        return cls(tokenized, torch.from_numpy(targets), runtime, generator)
+
+    def __len__(self) -> int:
+        return len(self.tokenized.input_ids)
+
+    def n_batches(self, batch_size: int) -> int:
+        return count_batches(len(self), batch_size)
+
+    def epoch_batches(self, epoch: int, batch_size: int) -> list[np.ndarray]:
+        return grouped_batches(self.tokenized.lengths, batch_size, self.generator)
+
+    def forward(self, module, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        return module(**_to_device(collate(self.tokenized, index, self.runtime.pad_id), device)).logits
+
+    def predict(self, module) -> torch.Tensor:
+        rows, positions = torch.nonzero(self.targets != -100, as_tuple=True)
+        picked = predict_token_logits(module, self.tokenized, self.runtime, rows.numpy(), positions.numpy())
+        out = torch.zeros((*self.targets.shape, picked.shape[1]), dtype=torch.float32)
+        out[rows, positions] = picked
+        return out
 
 
 # -- a float matrix ----------------------------------------------------------------------
