@@ -46,6 +46,12 @@ def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
                         help="opt-in faster CPU inference; vectors change slightly (see BENCHMARKS.md)")
 
 
+def _add_tagger_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="only for a tagger trained with --head tokens-frozen --model PATH: that encoder folder again "
+                             "(the saved folder refers to it and checks its fingerprint; other model folders hold their encoder)")
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every default that is a value (not the None of "guessed" or "off")."""
 
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model_dir", metavar="MODEL")
     predict.add_argument("input")
     predict.add_argument("--output", "-o", required=True, help="predictions file: .csv, .tsv, .jsonl or .parquet")
+    _add_tagger_model(predict)
     _add_data_columns(predict)
     _add_run_options(predict)
 
@@ -103,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-names-column", default=None,
                           help="column naming each label, such as emotion's label_text (default: the labels themselves)")
     evaluate.add_argument("--worst", type=int, default=10, help="highest-loss examples to list")
+    _add_tagger_model(evaluate)
     _add_data_columns(evaluate)
     _add_run_options(evaluate)
     return parser

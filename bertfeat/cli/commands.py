@@ -242,6 +242,7 @@ def predict(args) -> None:
     meta = _token_meta(args.model_dir)
     if meta is not None:  # a tagger: CoNLL-style words in, the same format out
         return tokens.predict(args, meta)
+    tokens.refuse_encoder_option(args)
     output = check_output_file(args.output, TABLE_FORMATS, "predictions file")
     check_data_path(args.input)
     _check_model_folder(args.model_dir)
@@ -273,6 +274,7 @@ def evaluate(args) -> None:
     meta = _token_meta(args.model_dir)
     if meta is not None:  # a tagger: entity-level scores
         return tokens.evaluate(args, meta)
+    tokens.refuse_encoder_option(args)
     out = check_output_folder(args.output, "report folder")
     check_data_path(args.data)
     _check_model_folder(args.model_dir)

@@ -31,7 +31,8 @@ REPORT_TEXT, PREDICTIONS = "entity_report.txt", "predictions.conll"
 
 # Options of the sentence commands that mean nothing for word files: refused rather than ignored.
 _TABLE_OPTIONS = ("text_column", "pair_column", "label_column", "label_names_column")
-_SENTENCE_DEFAULTS = {"pooling": "mean", "layer_agg": "mean", "fast_mode": None}
+_SENTENCE_DEFAULTS = {"pooling": "mean", "layers": "last", "layer_agg": "mean", "fast_mode": None}
+_FROZEN_USES = ("layers", "layer_agg")  # the frozen tagger reads these layers for its word vectors
 
 
 def is_token_head(head) -> bool:
@@ -41,12 +42,20 @@ def is_token_head(head) -> bool:
 def _refuse_sentence_options(args, head: str) -> None:
     """Column and sentence-pooling options do not apply to word files: say so."""
     given = [name for name in _TABLE_OPTIONS if getattr(args, name, None) is not None]
-    given += [name for name, default in _SENTENCE_DEFAULTS.items() if getattr(args, name, default) != default]
+    given += [name for name, default in _SENTENCE_DEFAULTS.items() if getattr(args, name, default) != default
+              and not (name in _FROZEN_USES and head == "tokens-frozen")]
     if getattr(args, "drop_empty", False):
         given.append("drop_empty")
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise UsageError(f"{flags}: not used by the token head {head!r} (its data are CoNLL-style word files)")
+
+
+def refuse_encoder_option(args) -> None:
+    """``predict`` / ``evaluate --model`` is for frozen taggers whose encoder stayed outside."""
+    if getattr(args, "model", None) is not None:
+        raise UsageError(f"--model {args.model}: this model folder holds its encoder (or uses the embedded one); "
+                         "leave --model out")
 
 
 def _check_data(path) -> Path:
@@ -73,20 +82,15 @@ def _estimator(args):
         return FineTuneTokenClassifier(**params)
     if args.epochs != 3:
         raise UsageError("--epochs sets fine-tuning; it has no effect with --head tokens-frozen")
-    params = dict(model=args.model, device=args.device, cache_dir=cache_dir_of(args), layers=parse_layers(args.layers))
+    params = dict(model=args.model, device=args.device, cache_dir=cache_dir_of(args), layers=parse_layers(args.layers),
+                  layer_agg=args.layer_agg, progress=show_progress(args))
     if args.max_length is not None:
         params["max_length"] = args.max_length
-    if args.C != 1.0:
+    if args.C != 1.0:  # else the tagger's own default head
         from sklearn.linear_model import LogisticRegression
 
-        params["head"] = LogisticRegression(C=args.C, max_iter=2000)
-    estimator = FrozenTokenClassifier()
-    accepted = estimator.get_params(deep=False)
-    if "progress" in accepted:
-        params["progress"] = show_progress(args)
-    elif "verbose" in accepted:
-        params["verbose"] = int(show_progress(args))
-    return estimator.set_params(**params)
+        params["head"] = LogisticRegression(C=args.C, max_iter=1000)
+    return FrozenTokenClassifier(**params)
 
 
 def train(args) -> None:
@@ -111,7 +115,10 @@ def train(args) -> None:
     for tags in data.tags:
         for tag in tags:
             tag_counts[tag] = tag_counts.get(tag, 0) + 1
-    meta = {"head": args.head, "format": "conll", "classes": [str(c) for c in estimator.classes_],
+    # The frozen tagger's saved state names its encoder instead of holding it: a folder
+    # trained on another --model needs that --model again to predict (never read from here).
+    encoder = "embedded default" if args.model is None else "by reference" if args.head == "tokens-frozen" else "inside"
+    meta = {"head": args.head, "format": "conll", "encoder": encoder, "classes": [str(c) for c in estimator.classes_],
             "tag_counts": dict(sorted(tag_counts.items())), "trained_on": str(args.data),
             "sentences": len(data.words), "words": n_words, "seconds": round(seconds, 1)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
@@ -126,6 +133,14 @@ def _loaded(args, meta: dict):
     local = {}
     if meta.get("head") == "tokens-frozen":
         local["cache_dir"] = cache_dir_of(args)
+    if meta.get("encoder") == "by reference":
+        if args.model is None:
+            raise UsageError(f"{args.model_dir}: this frozen tagger was trained on an encoder that is not saved inside "
+                             "the folder; name that encoder folder with --model PATH (its fingerprint is checked)")
+        check_model_argument(args)
+        local["model"] = args.model
+    else:
+        refuse_encoder_option(args)
     estimator = persist.load(Path(args.model_dir) / MODEL_FOLDER, **local)
     accepted = estimator.get_params(deep=False)
     if "verbose" in accepted:
