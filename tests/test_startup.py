@@ -26,6 +26,10 @@ def test_import_and_construction_load_neither_torch_nor_transformers():
         "from sklearn.linear_model import LogisticRegression\n"
         "pipe = clone(make_pipeline(BertVectorizer(pooling='cls', layers=[-2, -1]), LogisticRegression()))\n"
         "pipe.get_params(); FineTuneClassifier().get_params()\n"
+        "from bertfeat import FineTuneTokenClassifier, FrozenTokenClassifier\n"
+        "from bertfeat.tokens import entity_f1, entity_report\n"
+        "clone(FineTuneTokenClassifier()).get_params(); clone(FrozenTokenClassifier()).get_params()\n"
+        "entity_report([['B-PER', 'O']], [['B-PER', 'O']])\n"
         "print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

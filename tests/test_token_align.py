@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from token_reference import context, reference_windows
+
 from bertfeat._store import load_tokenizer
 from bertfeat.tokens._align import IGNORE, align_words
 from bertfeat.tokens._words import check_sentences, check_tags
@@ -62,18 +64,6 @@ def test_mean_spans_cover_each_words_sub_tokens(tokenizer):
             assert word_ids[windows.position[k]] == w and (windows.position[k] == 0 or word_ids[windows.position[k] - 1] != w)
 
 
-def reference_windows(n_content, room, stride):
-    """Window starts written plainly: every room-long slice stepping room - stride, the
-    last one flush with the end."""
-    if n_content <= room:
-        return [0]
-    starts, start = [], 0
-    while start + room < n_content:
-        starts.append(start)
-        start += room - stride
-    return starts + [n_content - room]
-
-
 @pytest.mark.parametrize("max_length, stride", [(12, 3), (16, 6), (9, 0)])
 def test_long_sentences_read_every_word_once_with_most_context(tokenizer, max_length, stride):
     words = ("the quick brownish foxes jumped over unbelievably lazy dogs near Reykjavík " * 4).split()
@@ -93,14 +83,7 @@ def test_long_sentences_read_every_word_once_with_most_context(tokenizer, max_le
         assert windows.tokenized.input_ids[win][pos] == content[first]  # the word's own first sub-token
         start = starts[mine.index(win)]
         assert start + pos - 1 == first
-
-        def context(start):
-            end = min(start + room, len(content))
-            left = first - start if start > 0 else len(content)
-            right = end - 1 - first if end < len(content) else len(content)
-            return min(left, right) if start <= first < end else -1
-
-        assert context(start) == max(context(s) for s in starts)
+        assert context(first, start, room, len(content)) == max(context(first, s, room, len(content)) for s in starts)
     assert windows.n_words == len(words) + 2
 
 

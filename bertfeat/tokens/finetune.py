@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -19,10 +18,10 @@ from bertfeat._device import DTYPES, resolve_device, resolve_dtype
 from bertfeat._encode import batch_defaults
 from bertfeat._params import validate_params
 from bertfeat._store import load_module, load_tokenizer, model_info, resolve_model_path
-from bertfeat.finetune.export import ExportMixin
-from bertfeat.finetune.hf import load_saved, save_folder
 from bertfeat.tokens._align import align_words
-from bertfeat.tokens._spans import entity_f1, parse_tag
+from bertfeat.tokens._export import HEAD, TokenExportMixin
+from bertfeat.tokens._spans import entity_f1
+from bertfeat.tokens._training import is_iob, token_loss, word_scorers
 from bertfeat.tokens._words import check_sentences, check_tags
 from bertfeat.training.callbacks import (
     CallbackParamsMixin,
@@ -33,20 +32,8 @@ from bertfeat.training.callbacks import (
     named_callbacks,
 )
 
-HEAD = "token-classification"
 
-
-def is_iob(classes) -> bool:
-    """Whether every tag is an IOB tag, so that entity scores mean something."""
-    try:
-        for tag in classes:
-            parse_tag(str(tag))
-    except ValueError:
-        return False
-    return True
-
-
-class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
+class FineTuneTokenClassifier(CallbackParamsMixin, TokenExportMixin, BaseEstimator):
     """The whole transformer fine-tuned with a token-classification head, on words.
 
     ``X`` is a list of sentences, each a list of words (str); ``y`` a list of tag lists
@@ -137,7 +124,6 @@ class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
     >>> tagger.save_pretrained("my-tagger")  # doctest: +SKIP
     """
 
-    _HEAD = HEAD
     _METRICS = {"loss": True, "accuracy": False, "entity_f1": False}
     _parameter_constraints: dict = {
         "model": [str, os.PathLike, None],
@@ -294,7 +280,8 @@ class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
             self.classes_ = classes
             train_codes = np.concatenate([word_codes[i] for i in train_index])
             callbacks, history = self._make_callbacks(valid_windows)
-            state = fit_loop(module, train, valid, self._loss(train_codes), config, optimizer, scheduler, callbacks)
+            loss = token_loss(self.classes_, self.class_weight, train_codes)
+            state = fit_loop(module, train, valid, loss, config, optimizer, scheduler, callbacks)
         self._module, self._tokenizer, self._info = module, tokenizer, info
         self.model_path_ = str(folder)
         self.history_ = history.rows
@@ -316,45 +303,11 @@ class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
             ) from exc
         return np.asarray(train), np.asarray(valid)
 
-    def _loss(self, train_codes: np.ndarray):
-        """Cross-entropy over labelled sub-tokens (optionally class-weighted)."""
-        import torch
-        import torch.nn.functional as F
-        from sklearn.utils.class_weight import compute_class_weight
-
-        weight = None
-        if self.class_weight is not None:
-            values = np.ones(len(self.classes_))  # a tag seen only in the validation part is never a target
-            if isinstance(self.class_weight, dict):
-                unknown = set(self.class_weight) - set(self.classes_.tolist())
-                if unknown:
-                    raise ValueError(f"class_weight names tags not in y: {sorted(map(repr, unknown))}")
-                for i, tag in enumerate(self.classes_.tolist()):
-                    values[i] = float(self.class_weight.get(tag, 1.0))
-            else:
-                present = np.unique(train_codes)
-                values[present] = compute_class_weight("balanced", classes=present, y=train_codes)
-            weight = torch.tensor(values, dtype=torch.float32)
-
-        def loss(logits, targets):
-            targets = targets[:, : logits.shape[1]].reshape(-1).to(logits.device)
-            logits = logits.reshape(-1, logits.shape[-1])
-            labelled = targets != -100
-            w = None if weight is None else weight.to(logits.device)
-            per_token = F.cross_entropy(logits, targets, weight=w, ignore_index=-100, reduction="none")
-            # Mean over labelled sub-tokens (weighted like torch's "mean"); 0 for a batch without any.
-            denominator = labelled.sum() if w is None else w[targets[labelled]].sum()
-            return per_token.sum() / denominator.clamp(min=1e-12)
-
-        return loss
-
     def _make_callbacks(self, valid_windows):
         """Scoring and early stopping (with validation), history, progress, then the user's."""
         callbacks = []
         if valid_windows is not None:
-            scorers = {"accuracy": self._accuracy_scorer(valid_windows)}
-            if is_iob(self.classes_):
-                scorers["entity_f1"] = self._entity_scorer(valid_windows)
+            scorers = word_scorers(self.classes_, valid_windows)
             callbacks = [EpochScoring(name, fn) for name, fn in scorers.items()]
             if self.patience is not None:
                 metric = self.early_stopping_metric
@@ -364,26 +317,6 @@ class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
         if self.verbose:
             callbacks.append(ProgressBar())
         return callbacks + [callback for _, callback in named_callbacks(self.callbacks)], history
-
-    @staticmethod
-    def _word_codes(windows, logits, targets):
-        """(true, predicted) tag codes of every word, gathered where each word is read."""
-        rows, cols = windows.window, windows.position
-        return targets[rows, cols].numpy(), logits[rows, cols].argmax(-1).numpy()
-
-    def _accuracy_scorer(self, windows):
-        def score(logits, targets):
-            true, pred = self._word_codes(windows, logits, targets)
-            return float(np.mean(true == pred))
-
-        return score
-
-    def _entity_scorer(self, windows):
-        def score(logits, targets):
-            true, pred = (self.classes_[c] for c in self._word_codes(windows, logits, targets))
-            return entity_f1([list(t) for t in windows.split(true)], [list(p) for p in windows.split(pred)])
-
-        return score
 
     @staticmethod
     def _runtime(tokenizer, device, dtype):
@@ -428,57 +361,6 @@ class FineTuneTokenClassifier(CallbackParamsMixin, ExportMixin, BaseEstimator):
             raise ValueError("sample_weight is not supported: entity F1 counts spans, not rows")
         tags = check_tags(y, check_sentences(X))
         return entity_f1(tags, self.predict(X))
-
-    # -- export: a standard token-classification folder --------------------------------
-    def _meta(self) -> dict:
-        """What :meth:`from_pretrained` needs beyond the Hugging Face config (JSON only)."""
-        return {
-            "estimator": type(self).__name__,
-            "params": self._json_params(),
-            "max_length": self.max_length_,
-            "history": self.history_,
-            "best_epoch": self.best_epoch_,
-            "classes": self.classes_.tolist(),
-        }
-
-    def save_pretrained(self, folder) -> None:
-        """Write a standard Hugging Face token-classification folder: ``config.json``
-        (``id2label`` / ``label2id``), ``model.safetensors`` and the tokenizer files.
-
-        ``AutoModelForTokenClassification.from_pretrained(folder)`` loads it and
-        :meth:`from_pretrained` rebuilds this estimator.
-        """
-        check_is_fitted(self, "classes_")
-        save_folder(self._module, self._tokenizer, Path(folder), self._meta())
-
-    @classmethod
-    def from_pretrained(cls, folder, **params):
-        """A fitted estimator from a folder written by :meth:`save_pretrained`, or any
-        Hugging Face token-classification folder (tags from its ``id2label``).
-
-        ``params`` override the saved parameters (e.g. ``device="cpu"``).
-        """
-        path = resolve_model_path(folder)
-        module, tokenizer, meta = load_saved(path, HEAD)
-        saved = {k: v for k, v in meta.get("params", {}).items() if k in cls._get_param_names()}
-        estimator = cls(**{**saved, "model": str(path), **params})
-        estimator._check_params()
-        info = model_info(module.config, module.base_model, tokenizer)
-        if "classes" in meta:
-            estimator.classes_ = np.asarray(meta["classes"], dtype=str)
-        else:
-            estimator.classes_ = np.asarray([module.config.id2label[i] for i in range(module.config.num_labels)], dtype=str)
-        estimator._module, estimator._tokenizer, estimator._info = module, tokenizer, info
-        estimator.model_path_ = str(path)
-        if meta.get("max_length"):
-            estimator.max_length_ = int(meta["max_length"])
-        else:
-            estimator._resolve_lengths(info, tokenizer)
-        estimator.history_ = list(meta.get("history", []))
-        estimator.n_iter_ = len(estimator.history_)
-        estimator.best_epoch_ = meta.get("best_epoch")
-        estimator.validation_index_ = np.zeros(0, dtype=np.int64)
-        return estimator
 
     # -- scikit-learn tags -------------------------------------------------------------
     def __sklearn_tags__(self):
