@@ -203,3 +203,19 @@ def test_sentence_model_folders_refuse_the_tagger_model_option(tiny_bert, tmp_pa
     assert run("train", data, "-o", tmp_path / "m", "--model", tiny_bert) == 0
     assert run("predict", tmp_path / "m", data, "-o", tmp_path / "p.csv", "--model", tiny_bert) == 2
     assert "leave --model out" in capsys.readouterr().err
+
+
+def test_embed_token_features_names_positions(tiny_bert, tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from bertfeat import BertVectorizer
+
+    texts = ["a short one", "a somewhat longer text about a hotel room"]
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts) + "\n")
+    assert run("embed", data, "-o", tmp_path / "f.parquet", "--model", tiny_bert, "--pooling", "tokens", "--max-length", 6) == 0
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert frame.shape == (2, 6 * 32) and frame.columns[0] == "bertvectorizer_t0_d0" and frame.columns[-1] == "bertvectorizer_t5_d31"
+    want = BertVectorizer(model=str(tiny_bert), pooling="tokens", max_length=6).fit(texts).transform(texts)
+    np.testing.assert_allclose(frame.to_numpy(), want, atol=1e-6)
+    assert run("embed", data, "-o", tmp_path / "g.npy", "--model", tiny_bert, "--pooling", "tokens") == 2
+    assert "pooling='tokens' needs max_length" in capsys.readouterr().err

@@ -31,7 +31,7 @@ REPORT_TEXT, PREDICTIONS = "entity_report.txt", "predictions.conll"
 
 # Options of the sentence commands that mean nothing for word files: refused rather than ignored.
 _TABLE_OPTIONS = ("text_column", "pair_column", "label_column", "label_names_column")
-_SENTENCE_DEFAULTS = {"pooling": "mean", "layers": "last", "layer_agg": "mean", "fast_mode": None}
+_SENTENCE_DEFAULTS = {"pooling": "mean", "layers": "last", "layer_agg": "mean", "fast_mode": None, "worst": 10}
 _FROZEN_USES = ("layers", "layer_agg")  # the frozen tagger reads these layers for its word vectors
 
 
