@@ -219,3 +219,37 @@ def test_embed_token_features_names_positions(tiny_bert, tmp_path, capsys):
     np.testing.assert_allclose(frame.to_numpy(), want, atol=1e-6)
     assert run("embed", data, "-o", tmp_path / "g.npy", "--model", tiny_bert, "--pooling", "tokens") == 2
     assert "pooling='tokens' needs max_length" in capsys.readouterr().err
+
+
+# -- the reader on generated files --------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+word = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")), min_size=1, max_size=8).filter(
+    lambda w: w.split() == [w] and w != "-DOCSTART-")
+tag = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "weird_tag"])
+sentence = st.lists(st.tuples(word, tag), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(sentence, min_size=1, max_size=5), blanks=st.integers(1, 3), crlf=st.booleans())
+def test_reader_round_trips_any_words(tmp_path, data, blanks, crlf):
+    newline = "\r\n" if crlf else "\n"
+    text = (newline * (blanks + 1)).join(newline.join(f"{w}\t{t}" for w, t in s) for s in data) + newline
+    path = tmp_path / "generated.conll"
+    path.write_bytes(text.encode("utf-8"))
+    got = read_conll(path)
+    assert got.words == [[w for w, _ in s] for s in data] and got.tags == [[t for _, t in s] for s in data]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200))
+def test_reader_on_random_bytes_reads_or_names_the_problem(tmp_path, raw):
+    path = tmp_path / "random.conll"
+    path.write_bytes(raw)
+    try:
+        got = read_conll(path)
+    except ValueError as exc:
+        assert str(path) in str(exc) and ("line" in str(exc) or "no sentences" in str(exc))
+    else:
+        assert got.words and all(len(w) == len(t) for w, t in zip(got.words, got.tags))
