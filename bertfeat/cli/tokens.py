@@ -115,9 +115,10 @@ def train(args) -> None:
     for tags in data.tags:
         for tag in tags:
             tag_counts[tag] = tag_counts.get(tag, 0) + 1
-    # The frozen tagger's saved state names its encoder instead of holding it: a folder
-    # trained on another --model needs that --model again to predict (never read from here).
-    encoder = "embedded default" if args.model is None else "by reference" if args.head == "tokens-frozen" else "inside"
+    # A tagger whose saved state names its encoder instead of holding it (the frozen one
+    # today) needs that --model again to predict: the location is never read from here.
+    held = (out / MODEL_FOLDER / persist.MODELS).is_dir()
+    encoder = "embedded default" if args.model is None else "inside" if held else "by reference"
     meta = {"head": args.head, "format": "conll", "encoder": encoder, "classes": [str(c) for c in estimator.classes_],
             "tag_counts": dict(sorted(tag_counts.items())), "trained_on": str(args.data),
             "sentences": len(data.words), "words": n_words, "seconds": round(seconds, 1)}
