@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict labels with a saved model (a tagger: CoNLL-style words in and out)")
     predict.add_argument("model_dir", metavar="MODEL")
     predict.add_argument("input")
-    predict.add_argument("--output", "-o", required=True, help="predictions file: .csv, .tsv, .jsonl or .parquet")
+    predict.add_argument("--output", "-o", required=True, help="predictions file: .csv, .tsv, .jsonl or .parquet (a tagger: CoNLL-style word and tag lines, any name)")
     _add_tagger_model(predict)
     _add_data_columns(predict)
     _add_run_options(predict)
