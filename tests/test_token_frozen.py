@@ -153,3 +153,40 @@ def test_contract(tiny_bert, toy):
 def test_bad_parameters_are_named(tiny_bert, toy, params, message):
     with pytest.raises(ValueError, match=message):
         FrozenTokenClassifier(model=str(tiny_bert), **params).fit(*toy)
+
+
+def test_out_of_memory_halves_the_batch(tiny_bert, toy, monkeypatch):
+    import bertfeat.tokens._vectors as vectors
+
+    X = toy[0] + [LONG, LONG[:20]]
+    params = dict(model=str(tiny_bert), word_vector="mean", max_length=12, stride=3)
+    reference = FrozenTokenClassifier(batch_size=2, **params).fit(*toy).transform(X)
+    real_collate, seen = vectors.collate, []
+
+    def collate_that_runs_out_of_memory(tokenized, index, pad_id):
+        seen.append(len(index))
+        if len(index) > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_collate(tokenized, index, pad_id)
+
+    monkeypatch.setattr(vectors, "collate", collate_that_runs_out_of_memory)
+    with pytest.warns(RuntimeWarning, match="out of memory"):
+        got = FrozenTokenClassifier(batch_size=32, **params).fit(*toy).transform(X)
+    assert max(seen) > 20 and min(seen) <= 3
+    for a, b in zip(got, reference):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_grid_search_scores_by_entity_f1(tiny_bert, toy):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from bertfeat.tokens import entity_f1
+
+    X, y = toy
+    search = GridSearchCV(FrozenTokenClassifier(model=str(tiny_bert)), {"word_vector": ["first", "mean"]}, cv=KFold(2))
+    search.fit(X, y)
+    assert set(search.cv_results_["param_word_vector"]) == {"first", "mean"}
+    best = search.best_estimator_
+    fold = FrozenTokenClassifier(model=str(tiny_bert), word_vector=best.word_vector).fit(X[15:], y[15:])
+    first_fold = entity_f1(y[:15], fold.predict(X[:15]))
+    assert search.cv_results_["split0_test_score"][search.best_index_] == pytest.approx(first_fold)
