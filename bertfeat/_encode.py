@@ -78,7 +78,8 @@ def _forward(loaded, arrays: dict, opts: EncodeOptions):
     tensors = {k: torch.from_numpy(v).to(loaded.device) for k, v in arrays.items()}
     _stats["forward_calls"] += 1
     outputs = loaded.model(**tensors, output_hidden_states=opts.layers is not None, return_dict=True)
-    return pool(outputs, tensors["attention_mask"], opts.pooling, opts.layers, opts.layer_agg).cpu()
+    positions = opts.max_length if opts.pooling == "tokens" else None
+    return pool(outputs, tensors["attention_mask"], opts.pooling, opts.layers, opts.layer_agg, positions).cpu()
 
 
 def _single_window_oom(error: BaseException, loaded, n_tokens: int, opts: EncodeOptions) -> BaseException:

@@ -14,11 +14,16 @@ the same rows whichever reads it:
 - ``.jsonl`` / ``.json``: one JSON object per line, blank lines skipped; values stay
   as JSON wrote them (strings stay strings, no date conversion).
 - ``.parquet`` / ``.pq``: as stored.
+- CoNLL-style word files (token classification; any suffix, read by :func:`read_conll`):
+  one word per line, its tag in the last whitespace-separated column (so ``word tag``
+  and the four columns of CoNLL-2003 both read), a blank line between sentences,
+  ``-DOCSTART-`` lines ignored.
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 KINDS = {
@@ -79,3 +84,76 @@ def record_start_lines(path, kind: str) -> list[int]:
                 starts.append(start)
             start = reader.line_num + 1
     return starts
+
+
+# -- CoNLL-style word files ------------------------------------------------------------
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass
+class ConllSentences:
+    """Sentences of a CoNLL-style file: words, tags (None when not read) and the file
+    line of each word (1-based), to name a line in later errors."""
+
+    words: list[list[str]]
+    tags: list[list[str]] | None
+    lines: list[list[int]]
+
+
+def read_conll(path, tags: bool = True) -> ConllSentences:
+    """Sentences of a CoNLL-style file.
+
+    The word is a line's first whitespace-separated column and the tag its last, so
+    ``word tag`` files and CoNLL-2003's ``word POS chunk tag`` both read. Blank lines end
+    sentences (several in a row are one break); ``-DOCSTART-`` lines are skipped.
+    ``tags=False`` reads the words only (a line may then hold just the word).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and line: not UTF-8 text, a word line without a tag (``tags=True``),
+        or a file with no sentence at all.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    words: list[list[str]] = []
+    tag_lists: list[list[str]] = []
+    lines: list[list[int]] = []
+    sentence: list[str] = []
+    sentence_tags: list[str] = []
+    sentence_lines: list[int] = []
+
+    def close() -> None:
+        if sentence:
+            words.append(list(sentence))
+            tag_lists.append(list(sentence_tags))
+            lines.append(list(sentence_lines))
+        sentence.clear()
+        sentence_tags.clear()
+        sentence_lines.clear()
+
+    pieces, numbers = numbered_txt_lines(text)
+    for number, line in zip(numbers, pieces):
+        columns = line.split()
+        if not columns:
+            close()
+            continue
+        if columns[0] == DOCSTART:
+            close()  # a document break is a sentence break too
+            continue
+        if tags and len(columns) < 2:
+            raise ValueError(
+                f"{path}: line {number} holds {line.strip()!r} but no tag; expected a word and its tag "
+                "separated by whitespace (e.g. 'Rome B-LOC'; the tag is the last column)"
+            )
+        sentence.append(columns[0])
+        sentence_tags.append(columns[-1])
+        sentence_lines.append(number)
+    close()
+    if not words:
+        raise ValueError(f"{path}: no sentences; expected one 'word tag' line per word and a blank line between sentences")
+    return ConllSentences(words, tag_lists if tags else None, lines)

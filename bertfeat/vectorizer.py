@@ -17,7 +17,7 @@ from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
 from bertfeat._fast.modes import MODES, check_mode_here, describe, refuse_dropped_mode
 from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
-from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
+from bertfeat._pooling import LAYER_AGGS, VECTORIZER_POOLINGS, normalize_layers, output_dim
 from bertfeat._lookup import cached_vectors
 from bertfeat._store import load_model
 from bertfeat._vectorizer_state import VectorizerState
@@ -34,9 +34,13 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     model : str, path or None, default=None
         A local Hugging Face model folder, a Hub id (loads where the Hub or its local
         cache is reachable), or None for the embedded all-MiniLM-L6-v2.
-    pooling : {"mean", "cls", "max", "pooler"}, default="mean"
+    pooling : {"mean", "cls", "max", "pooler", "tokens"}, default="mean"
         How token states become one vector. ``"mean"`` averages real tokens
         (padding excluded); ``"pooler"`` is the model's pooler output (last layer only).
+        ``"tokens"`` keeps the states of the first ``max_length`` tokens (special tokens
+        included; give ``max_length``), zero-padded and flattened position-major to
+        ``max_length * hidden`` features (times the layers under ``layer_agg="concat"``),
+        named ``bertvectorizer_t{position}_d{dimension}``; ``truncation="chunk"`` is refused.
     layers : "last", int or list of int, default="last"
         Which hidden states to pool: 0 is the embedding output, -1 (or the depth) the
         last layer. ``[-4, -3, -2, -1]`` with ``layer_agg="concat"`` is the BERT paper's
@@ -44,9 +48,10 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     layer_agg : {"mean", "concat"}, default="mean"
         How several layers combine.
     normalize : bool, default=False
-        Return unit-length vectors.
+        Return unit-length vectors (with ``pooling="tokens"``: the whole flattened row).
     max_length : int or None, default=None
-        Tokens per window, special tokens included; None means the model's maximum.
+        Tokens per window, special tokens included; None means the model's maximum
+        (``pooling="tokens"`` needs it given: it sets the number of features).
     truncation : {"head", "chunk"}, default="head"
         ``"head"`` keeps the first ``max_length`` tokens; ``"chunk"`` reads the whole
         text in overlapping windows and averages their vectors (for pairs, the second
@@ -142,7 +147,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     # -- parameters ----------------------------------------------------------------
     _parameter_constraints: dict = {
         "model": [str, os.PathLike, None],
-        "pooling": [StrOptions(set(POOLINGS))],
+        "pooling": [StrOptions(set(VECTORIZER_POOLINGS))],
         "layers": [StrOptions({"last"}), Integral, "array-like"],  # indices: checked against the model
         "layer_agg": [StrOptions(set(LAYER_AGGS))],
         "normalize": ["boolean"],
@@ -166,6 +171,18 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         validate_params(self)
         if self.pooling == "pooler" and self.layers != "last":
             raise ValueError(f"pooling='pooler' uses the last layer only; got layers={self.layers!r}")
+        if self.pooling == "tokens":
+            if self.max_length is None:
+                raise ValueError(
+                    "pooling='tokens' needs max_length: the number of token positions kept (special tokens "
+                    "included), e.g. max_length=32 gives 32 * hidden features; the model's maximum would "
+                    "give hundreds of mostly-zero positions"
+                )
+            if self.truncation == "chunk":
+                raise ValueError(
+                    "pooling='tokens' keeps the first max_length tokens of each text; truncation='chunk' "
+                    "(averaging windows) has no meaning for it: use truncation='head'"
+                )
         if self.fast_mode is not None:
             if self.dtype not in ("auto", "float32"):
                 raise ValueError(
@@ -207,7 +224,8 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             batch_size=default_batch if self.batch_size == "auto" else int(self.batch_size),
             token_budget=default_budget if self.token_budget == "auto" else int(self.token_budget),
         )
-        self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg)
+        positions = max_length if self.pooling == "tokens" else None
+        self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg, positions)
 
     # -- model ---------------------------------------------------------------------
     def _load(self):
@@ -315,6 +333,19 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     @property
     def _n_features_out(self):
         return self.n_features_out_
+
+    def get_feature_names_out(self, input_features=None):
+        """``bertvectorizer0``, ``bertvectorizer1``, ...; with ``pooling="tokens"``,
+        ``bertvectorizer_t{position}_d{dimension}`` (position-major, as the columns)."""
+        if self.pooling != "tokens":
+            return super().get_feature_names_out(input_features)
+        check_is_fitted(self, "n_features_out_")
+        positions = self._vector_settings()["max_length"]
+        per_token = self.n_features_out_ // positions
+        prefix = type(self).__name__.lower()
+        return np.asarray(
+            [f"{prefix}_t{t}_d{d}" for t in range(positions) for d in range(per_token)], dtype=object
+        )
 
     # -- cache ---------------------------------------------------------------------
     def cache_info(self) -> dict:

@@ -17,6 +17,8 @@ EXAMPLES = {
     "sentence_pairs.py": (["--limit", "80", "--finetune-epochs", "1"], ["[MRPC] pair features", "[WSDM] fine-tuned pair classifier"]),
     "grid_search.py": (["--limit", "60"], ["texts encoded: 240 = 4 model setups x 60 distinct texts"]),
     "deploy.py": (["--limit", "60"], ["store_weights=False: pickle", "fresh CPU process predicts identically"]),
+    "token_classification.py": (["--limit", "40", "--epochs", "1"], ["fine-tuned tagger (1 epochs): entity F1",
+                                                                     "frozen first-sub-token vectors + LogisticRegression: entity F1"]),
 }
 
 

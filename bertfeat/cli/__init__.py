@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bertfeat._pooling import LAYER_AGGS, POOLINGS
+from bertfeat._pooling import LAYER_AGGS, VECTORIZER_POOLINGS
 from bertfeat.vectorizer import FAST_MODES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -36,13 +36,19 @@ def _add_run_options(parser: argparse.ArgumentParser, cache: bool = True) -> Non
 
 def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the embedded all-MiniLM-L6-v2)")
-    parser.add_argument("--pooling", default="mean", choices=POOLINGS, help="how token vectors become one")
+    parser.add_argument("--pooling", default="mean", choices=VECTORIZER_POOLINGS, help="how token vectors become one (tokens: the first --max-length token states, flattened)")
     parser.add_argument("--layers", default="last", help="'last' or comma-separated layer indices, written --layers=-4,-3,-2,-1")
     parser.add_argument("--layer-agg", default="mean", choices=LAYER_AGGS, help="how several layers combine")
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the model's maximum)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--fast-mode", default=None, choices=[m for m in FAST_MODES if m is not None],
                         help="opt-in faster CPU inference; vectors change slightly (see BENCHMARKS.md)")
+
+
+def _add_tagger_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="only for a tagger trained with --head tokens-frozen --model PATH: that encoder folder again "
+                             "(the saved folder refers to it and checks its fingerprint; other model folders hold their encoder)")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -74,24 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--normalize", action="store_true", help="unit-length vectors")
 
     train = sub.add_parser("train", help="fit a classifier and save it to a folder")
-    train.add_argument("data", help="labelled data file")
-    train.add_argument("--head", default="logreg", choices=["logreg", "mlp", "finetune"],
-                       help="logistic regression or MLP on frozen features, or fine-tuning the encoder")
+    train.add_argument("data", help="labelled data file (the token heads: a CoNLL-style 'word tag' file)")
+    train.add_argument("--head", default="logreg", choices=["logreg", "mlp", "finetune", "tokens", "tokens-frozen"],
+                       help="logistic regression or MLP on frozen features, or fine-tuning the encoder; "
+                            "tokens / tokens-frozen: a tagger (named entities) fine-tuned, or a classifier on "
+                            "frozen word vectors, trained on a CoNLL-style file")
     train.add_argument("--output", "-o", required=True, help="model folder to write")
     train.add_argument("--C", type=float, default=1.0, help="inverse regularisation of the logistic regression")
-    train.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (head finetune)")
+    train.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (heads finetune and tokens)")
     _add_data_columns(train)
     _add_vectorizer_options(train)
     _add_run_options(train)
 
-    predict = sub.add_parser("predict", help="predict labels with a saved model")
+    predict = sub.add_parser("predict", help="predict labels with a saved model (a tagger: CoNLL-style words in and out)")
     predict.add_argument("model_dir", metavar="MODEL")
     predict.add_argument("input")
-    predict.add_argument("--output", "-o", required=True, help="predictions file: .csv, .tsv, .jsonl or .parquet")
+    predict.add_argument("--output", "-o", required=True, help="predictions file: .csv, .tsv, .jsonl or .parquet (a tagger: CoNLL-style word and tag lines, any name)")
+    _add_tagger_model(predict)
     _add_data_columns(predict)
     _add_run_options(predict)
 
-    evaluate = sub.add_parser("evaluate", help="scores, per-class report, pictures and worst examples")
+    evaluate = sub.add_parser("evaluate", help="scores, per-class report, pictures and worst examples "
+                                               "(a tagger: entity precision, recall and F1 per type)")
     evaluate.add_argument("model_dir", metavar="MODEL")
     evaluate.add_argument("data")
     evaluate.add_argument("--output", "-o", required=True, help="report folder to write")
@@ -99,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-names-column", default=None,
                           help="column naming each label, such as emotion's label_text (default: the labels themselves)")
     evaluate.add_argument("--worst", type=int, default=10, help="highest-loss examples to list")
+    _add_tagger_model(evaluate)
     _add_data_columns(evaluate)
     _add_run_options(evaluate)
     return parser

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bertfeat.cli import tokens
 from bertfeat.cli.readers import check_data_path, plain
 from bertfeat.cli.shared import (
     UsageError,
@@ -146,6 +147,8 @@ def train(args) -> None:
 
     from bertfeat import persist
 
+    if tokens.is_token_head(args.head):
+        return tokens.train(args)
     out = check_output_folder(args.output, "model folder")
     table = read_data(args, args.data, need_labels=True)
     estimator = _head(args)
@@ -229,7 +232,17 @@ def _check_model_folder(path) -> None:
         raise UsageError(f"{path}: not a bertfeat model folder (no {MODEL_FOLDER}/); make one with 'bertfeat train'")
 
 
+def _token_meta(model_dir) -> dict | None:
+    """The metadata of a token-classification model folder, else None."""
+    meta = _read_meta(Path(model_dir))
+    return meta if tokens.is_token_head(meta.get("head")) else None
+
+
 def predict(args) -> None:
+    meta = _token_meta(args.model_dir)
+    if meta is not None:  # a tagger: CoNLL-style words in, the same format out
+        return tokens.predict(args, meta)
+    tokens.refuse_encoder_option(args)
     output = check_output_file(args.output, TABLE_FORMATS, "predictions file")
     check_data_path(args.input)
     _check_model_folder(args.model_dir)
@@ -258,6 +271,10 @@ def predict(args) -> None:
 def evaluate(args) -> None:
     from bertfeat.cli.report import write_report
 
+    meta = _token_meta(args.model_dir)
+    if meta is not None:  # a tagger: entity-level scores
+        return tokens.evaluate(args, meta)
+    tokens.refuse_encoder_option(args)
     out = check_output_folder(args.output, "report folder")
     check_data_path(args.data)
     _check_model_folder(args.model_dir)
