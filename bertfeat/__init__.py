@@ -16,6 +16,7 @@ _LAZY = {
     "MLPHeadRegressor": "bertfeat.heads",
     "FineTuneClassifier": "bertfeat.finetune",
     "FineTuneRegressor": "bertfeat.finetune",
+    "ContrastiveClassifier": "bertfeat.contrastive",
     "default_model_path": "bertfeat._store",
     "free_models": "bertfeat._store",
     "POOLINGS": "bertfeat._pooling",

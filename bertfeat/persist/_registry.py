@@ -88,6 +88,7 @@ def register_builtins() -> None:
     from sklearn import preprocessing as pre
     from sklearn import svm
 
+    from bertfeat.contrastive import ContrastiveClassifier
     from bertfeat.finetune import FineTuneClassifier, FineTuneRegressor
     from bertfeat.heads import MLPHeadClassifier, MLPHeadRegressor
     from bertfeat.vectorizer import BertVectorizer
@@ -114,7 +115,9 @@ def register_builtins() -> None:
     for cls in (lm.RidgeClassifier, lm.RidgeClassifierCV):  # predict reads _label_binarizer
         if type_name(cls) not in _registry:
             register_sklearn(cls, private=("_label_binarizer",))
-    for cls in (BertVectorizer, MLPHeadClassifier, MLPHeadRegressor, FineTuneClassifier, FineTuneRegressor):
+    for cls in (
+        BertVectorizer, MLPHeadClassifier, MLPHeadRegressor, FineTuneClassifier, FineTuneRegressor, ContrastiveClassifier
+    ):
         if type_name(cls) not in _registry:
             register(cls)
     _builtins_done = True
