@@ -19,6 +19,7 @@ from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, POOLINGS, normalize_layers, output_dim
 from bertfeat._lookup import cached_vectors
+from bertfeat._pairs import bi_feature_names, bi_features
 from bertfeat._store import load_model
 from bertfeat._vectorizer_state import VectorizerState
 
@@ -76,6 +77,12 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         ``"bf16"`` bfloat16 on CPUs that multiply it natively. CPU only; the mode is
         part of the cache key, so fast and exact vectors are never mixed. (The ONNX
         Runtime modes were removed: no CPU measured them faster than these.)
+    pair_mode : {"cross", "bi"}, default="cross"
+        How sentence pairs are encoded. ``"cross"``: jointly, ``[CLS] a [SEP] b [SEP]``
+        (with segment ids), one vector per pair. ``"bi"``: each text alone (one forward
+        pass per distinct text, cached per text), returning ``[u, v, |u-v|, u*v]``
+        (``4 * hidden`` features): better for sentence encoders trained on single
+        sentences. No effect on single texts.
 
     Attributes
     ----------
@@ -88,7 +95,8 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     feature_names_in_ : ndarray of str
         Column names, when fitted on a DataFrame with string column names.
     n_features_out_ : int
-        Vector size, known from the config before any forward pass.
+        Vector size, known from the config before any forward pass (four times the
+        hidden size for pairs with ``pair_mode="bi"``).
     vector_settings_ : dict
         The settings that decide a vector, resolved against the model at fit (layers as
         indices, ``max_length`` in tokens). With the fingerprint they key the disk cache,
@@ -121,6 +129,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         store_weights=False,
         progress="auto",
         fast_mode=None,
+        pair_mode="cross",
     ):
         self.model = model
         self.pooling = pooling
@@ -138,6 +147,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         self.store_weights = store_weights
         self.progress = progress
         self.fast_mode = fast_mode
+        self.pair_mode = pair_mode
 
     # -- parameters ----------------------------------------------------------------
     _parameter_constraints: dict = {
@@ -157,6 +167,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         "store_weights": ["boolean"],
         "progress": ["boolean", StrOptions({"auto"})],
         "fast_mode": [StrOptions({m for m in FAST_MODES if m is not None}), None],
+        "pair_mode": [StrOptions({"cross", "bi"})],
     }
 
     def _check_params(self) -> None:
@@ -183,7 +194,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
                 "use 'cls', 'mean' or 'max'"
             )
         max_length, n_special = resolve_max_length(
-            self.max_length, loaded.max_length, loaded.tokenizer, self.n_features_in_ == 2
+            self.max_length, loaded.max_length, loaded.tokenizer, self._cross_pairs()
         )
         if self.truncation == "chunk" and self.stride >= max_length - n_special:
             raise ValueError(
@@ -207,7 +218,19 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             batch_size=default_batch if self.batch_size == "auto" else int(self.batch_size),
             token_budget=default_budget if self.token_budget == "auto" else int(self.token_budget),
         )
-        self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg)
+        dim = output_dim(loaded.hidden_size, layers, self.layer_agg)
+        self.n_features_out_ = 4 * dim if self._bi_pairs() else dim
+
+    def _bi_pairs(self) -> bool:
+        """Pairs encoded text by text (``pair_mode="bi"``)."""
+        return self.n_features_in_ == 2 and self.pair_mode == "bi"
+
+    def _cross_pairs(self) -> bool:
+        return self.n_features_in_ == 2 and self.pair_mode == "cross"
+
+    def _text_dim(self) -> int:
+        """Size of one encoded item (a text, or a cross-encoded pair): what the cache holds."""
+        return self.n_features_out_ // 4 if self._bi_pairs() else self.n_features_out_
 
     # -- model ---------------------------------------------------------------------
     def _load(self):
@@ -251,7 +274,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
                 settings["fast_mode"] = describe(self.fast_mode)
             description = {"model": str(self.model_path_), "fingerprint": self.model_fingerprint_, **settings}
-            cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
+            cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self._text_dim(), description)
             self._vector_cache = cache
         return cache
 
@@ -302,6 +325,8 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
         self._check_fingerprint_if_cold()
+        if is_pair and self.pair_mode == "bi":
+            return bi_features(items, lambda texts: self._vectors(texts, False))
 
         def encode_missing(missing):
             # the model is loaded here, on the first miss: cached texts need no weights
@@ -310,7 +335,15 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             show = self.progress is True or (self.progress == "auto" and len(missing) >= PROGRESS_MIN_TEXTS)
             return encode_stream(loaded, missing, is_pair, options, progress=show)
 
-        return cached_vectors(items, self.n_features_out_, self._cache(), encode_missing)
+        return cached_vectors(items, self._text_dim(), self._cache(), encode_missing)
+
+    def get_feature_names_out(self, input_features=None):
+        """``bertvectorizer0`` ... ; for pairs with ``pair_mode="bi"``,
+        ``bertvectorizer_u0 ..``, ``_v0 ..``, ``_absdiff0 ..``, ``_prod0 ..``."""
+        check_is_fitted(self, "n_features_out_")
+        if self._bi_pairs():
+            return bi_feature_names(type(self).__name__.lower(), self._text_dim())
+        return super().get_feature_names_out(input_features)
 
     @property
     def _n_features_out(self):
