@@ -269,17 +269,20 @@ class ContrastiveClassifier(ContrastiveExportMixin, CallbackParamsMixin, Classif
 
     def predict(self, X):
         """Labels from ``classes_``."""
-        return self.head_.predict(self.transform(X))
+        vectors = self.transform(X)  # checks that it is fitted first
+        return self.head_.predict(vectors)
 
     @available_if(_head_has("predict_proba"))
     def predict_proba(self, X):
         """The head's class probabilities ``(n_samples, n_classes)``."""
-        return self.head_.predict_proba(self.transform(X))
+        vectors = self.transform(X)
+        return self.head_.predict_proba(vectors)
 
     @available_if(_head_has("decision_function"))
     def decision_function(self, X):
         """The head's decision function (only where the head has one)."""
-        return self.head_.decision_function(self.transform(X))
+        vectors = self.transform(X)
+        return self.head_.decision_function(vectors)
 
     def get_feature_names_out(self, input_features=None):
         """Names of :meth:`transform`'s columns: ``contrastiveclassifier0`` ..."""
