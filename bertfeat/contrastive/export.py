@@ -61,8 +61,9 @@ def write_encoder_folder(module, tokenizer, folder: Path, pooling: str, max_leng
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ])  # fmt: skip
     _write_json(folder / "1_Pooling" / "config.json", pooling_config(pooling, module.config.hidden_size))
-    lower = bool(getattr(tokenizer, "do_lower_case", False))
-    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": int(max_length), "do_lower_case": lower})
+    # do_lower_case stays False: the tokenizer applies its own casing rules (as the files of
+    # all-MiniLM-L6-v2 say); True would lowercase the text of a cased model too.
+    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": int(max_length), "do_lower_case": False})
     _write_json(folder / "config_sentence_transformers.json", {
         "__version__": _ST_VERSIONS, "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
     })  # fmt: skip
