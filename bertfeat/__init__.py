@@ -18,6 +18,7 @@ _LAZY = {
     "FineTuneRegressor": "bertfeat.finetune",
     "FineTuneTokenClassifier": "bertfeat.tokens",
     "FrozenTokenClassifier": "bertfeat.tokens",
+    "ContrastiveClassifier": "bertfeat.contrastive",
     "default_model_path": "bertfeat._store",
     "free_models": "bertfeat._store",
     "POOLINGS": "bertfeat._pooling",

@@ -19,6 +19,7 @@ from bertfeat._inputs import check_input_form, check_target, check_texts
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, VECTORIZER_POOLINGS, normalize_layers, output_dim
 from bertfeat._lookup import cached_vectors
+from bertfeat._pairs import bi_feature_names, bi_features
 from bertfeat._store import load_model
 from bertfeat._vectorizer_state import VectorizerState
 
@@ -81,6 +82,12 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         ``"bf16"`` bfloat16 on CPUs that multiply it natively. CPU only; the mode is
         part of the cache key, so fast and exact vectors are never mixed. (The ONNX
         Runtime modes were removed: no CPU measured them faster than these.)
+    pair_mode : {"cross", "bi"}, default="cross"
+        How sentence pairs are encoded. ``"cross"``: jointly, ``[CLS] a [SEP] b [SEP]``
+        (with segment ids), one vector per pair. ``"bi"``: each text alone (one forward
+        pass per distinct text, cached per text), returning ``[u, v, |u-v|, u*v]``
+        (``4 * hidden`` features): better for sentence encoders trained on single
+        sentences. No effect on single texts.
 
     Attributes
     ----------
@@ -93,7 +100,8 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     feature_names_in_ : ndarray of str
         Column names, when fitted on a DataFrame with string column names.
     n_features_out_ : int
-        Vector size, known from the config before any forward pass.
+        Vector size, known from the config before any forward pass (four times the
+        hidden size for pairs with ``pair_mode="bi"``).
     vector_settings_ : dict
         The settings that decide a vector, resolved against the model at fit (layers as
         indices, ``max_length`` in tokens). With the fingerprint they key the disk cache,
@@ -126,6 +134,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         store_weights=False,
         progress="auto",
         fast_mode=None,
+        pair_mode="cross",
     ):
         self.model = model
         self.pooling = pooling
@@ -143,6 +152,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         self.store_weights = store_weights
         self.progress = progress
         self.fast_mode = fast_mode
+        self.pair_mode = pair_mode
 
     # -- parameters ----------------------------------------------------------------
     _parameter_constraints: dict = {
@@ -162,6 +172,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         "store_weights": ["boolean"],
         "progress": ["boolean", StrOptions({"auto"})],
         "fast_mode": [StrOptions({m for m in FAST_MODES if m is not None}), None],
+        "pair_mode": [StrOptions({"cross", "bi"})],
     }
 
     def _check_params(self) -> None:
@@ -200,7 +211,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
                 "use 'cls', 'mean' or 'max'"
             )
         max_length, n_special = resolve_max_length(
-            self.max_length, loaded.max_length, loaded.tokenizer, self.n_features_in_ == 2
+            self.max_length, loaded.max_length, loaded.tokenizer, self._cross_pairs()
         )
         if self.truncation == "chunk" and self.stride >= max_length - n_special:
             raise ValueError(
@@ -225,7 +236,19 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             token_budget=default_budget if self.token_budget == "auto" else int(self.token_budget),
         )
         positions = max_length if self.pooling == "tokens" else None
-        self.n_features_out_ = output_dim(loaded.hidden_size, layers, self.layer_agg, positions)
+        dim = output_dim(loaded.hidden_size, layers, self.layer_agg, positions)
+        self.n_features_out_ = 4 * dim if self._bi_pairs() else dim
+
+    def _bi_pairs(self) -> bool:
+        """Pairs encoded text by text (``pair_mode="bi"``)."""
+        return self.n_features_in_ == 2 and self.pair_mode == "bi"
+
+    def _cross_pairs(self) -> bool:
+        return self.n_features_in_ == 2 and self.pair_mode == "cross"
+
+    def _text_dim(self) -> int:
+        """Size of one encoded item (a text, or a cross-encoded pair): what the cache holds."""
+        return self.n_features_out_ // 4 if self._bi_pairs() else self.n_features_out_
 
     # -- model ---------------------------------------------------------------------
     def _load(self):
@@ -269,7 +292,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             if self.fast_mode is not None:  # absent otherwise: exact-mode keys stay as they were
                 settings["fast_mode"] = describe(self.fast_mode)
             description = {"model": str(self.model_path_), "fingerprint": self.model_fingerprint_, **settings}
-            cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self.n_features_out_, description)
+            cache = VectorCache(self.cache_dir, setup_key(self.model_fingerprint_, settings), self._text_dim(), description)
             self._vector_cache = cache
         return cache
 
@@ -320,6 +343,8 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
 
     def _vectors(self, items: list, is_pair: bool) -> np.ndarray:
         self._check_fingerprint_if_cold()
+        if is_pair and self.pair_mode == "bi":
+            return bi_features(items, lambda texts: self._vectors(texts, False))
 
         def encode_missing(missing):
             # the model is loaded here, on the first miss: cached texts need no weights
@@ -328,7 +353,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
             show = self.progress is True or (self.progress == "auto" and len(missing) >= PROGRESS_MIN_TEXTS)
             return encode_stream(loaded, missing, is_pair, options, progress=show)
 
-        return cached_vectors(items, self.n_features_out_, self._cache(), encode_missing)
+        return cached_vectors(items, self._text_dim(), self._cache(), encode_missing)
 
     @property
     def _n_features_out(self):
@@ -336,16 +361,24 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
 
     def get_feature_names_out(self, input_features=None):
         """``bertvectorizer0``, ``bertvectorizer1``, ...; with ``pooling="tokens"``,
-        ``bertvectorizer_t{position}_d{dimension}`` (position-major, as the columns)."""
-        if self.pooling != "tokens":
+        ``bertvectorizer_t{position}_d{dimension}`` (position-major, as the columns); for
+        pairs with ``pair_mode="bi"`` the names of one text's features in four blocks,
+        ``bertvectorizer_u..``, ``_v..``, ``_absdiff..``, ``_prod..``."""
+        if self.pooling != "tokens" and not getattr(self, "n_features_in_", 1) == 2:
             return super().get_feature_names_out(input_features)
         check_is_fitted(self, "n_features_out_")
-        positions = self._vector_settings()["max_length"]
-        per_token = self.n_features_out_ // positions
+        dim = self._text_dim()
+        if self.pooling == "tokens":
+            positions = self._vector_settings()["max_length"]
+            suffixes = [f"_t{t}_d{d}" for t in range(positions) for d in range(dim // positions)]
+        else:
+            suffixes = [str(i) for i in range(dim)]
         prefix = type(self).__name__.lower()
-        return np.asarray(
-            [f"{prefix}_t{t}_d{d}" for t in range(positions) for d in range(per_token)], dtype=object
-        )
+        if self._bi_pairs():
+            return bi_feature_names(prefix, suffixes)
+        if self.pooling != "tokens":
+            return super().get_feature_names_out(input_features)
+        return np.asarray([prefix + suffix for suffix in suffixes], dtype=object)
 
     # -- cache ---------------------------------------------------------------------
     def cache_info(self) -> dict:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,3 +47,19 @@ def test_cache_design_comparison_runs_and_cleans_up(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "blobs {" in out.stdout and "index+files {" in out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow  # loads the real MiniLM and encodes real tweets: ~2 min on a loaded 2-core machine
+def test_few_labels_benchmark_resumes_and_writes_its_section(tmp_path, shared_data):
+    results, report = tmp_path / "rows.jsonl", tmp_path / "BENCH.md"
+    report.write_text("# bench\n", encoding="utf-8")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "few_labels.py"), "--data", str(shared_data), "--parts", "emotion",
+           "--sizes", "2", "--splits", "2", "--methods", "probe", "--valid-rows", "30", "--results", str(results),
+           "--write", str(report)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert len(results.read_text(encoding="utf-8").splitlines()) == 2  # one row per split
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # nothing left to measure
+    assert again.returncode == 0 and len(results.read_text(encoding="utf-8").splitlines()) == 2
+    text = report.read_text(encoding="utf-8")
+    assert "<!-- BEGIN few_labels -->" in text and "| 2 | probe | 2 |" in text

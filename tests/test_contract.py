@@ -14,7 +14,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from bertfeat import BertVectorizer, FineTuneClassifier, FineTuneRegressor
+from bertfeat import BertVectorizer, ContrastiveClassifier, FineTuneClassifier, FineTuneRegressor
 
 TEXTS = ["good film", "bad film", "great acting", "awful plot", "fine", "terrible", "lovely", "boring"]
 LABELS = np.array([1, 0, 1, 0, 1, 0, 1, 0])
@@ -30,10 +30,13 @@ def text_estimators(tiny_bert):
         "FineTuneClassifier": lambda: FineTuneClassifier(
             model=str(tiny_bert), max_epochs=1, batch_size=4, max_length=16, random_state=0, verbose=0
         ),
+        "ContrastiveClassifier": lambda: ContrastiveClassifier(
+            model=str(tiny_bert), n_iterations=1, batch_size=4, max_length=16, random_state=0, progress=False
+        ),
     }
 
 
-NAMES = ["BertVectorizer", "BertVectorizer-cls-concat", "FineTuneClassifier"]
+NAMES = ["BertVectorizer", "BertVectorizer-cls-concat", "FineTuneClassifier", "ContrastiveClassifier"]
 
 
 @pytest.fixture(params=NAMES)
@@ -198,7 +201,7 @@ def test_scikit_learn_yields_nothing_for_text_estimators():
 
 
 @pytest.mark.parametrize("check_name", INPUT_FREE_CHECKS)
-@pytest.mark.parametrize("estimator", [BertVectorizer(), FineTuneClassifier(), FineTuneRegressor()], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", [BertVectorizer(), FineTuneClassifier(), FineTuneRegressor(), ContrastiveClassifier()], ids=lambda e: type(e).__name__)
 def test_sklearn_checks_that_apply_to_text_estimators(estimator, check_name):
     from sklearn.utils import estimator_checks
 

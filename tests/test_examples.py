@@ -16,6 +16,8 @@ EXAMPLES = {
     "chinese_reviews.py": (["--limit", "120"], ["Chinese BERT features + LogisticRegression"]),
     "sentence_pairs.py": (["--limit", "80", "--finetune-epochs", "1"], ["[MRPC] pair features", "[WSDM] fine-tuned pair classifier"]),
     "grid_search.py": (["--limit", "60"], ["texts encoded: 240 = 4 model setups x 60 distinct texts"]),
+    "few_labels.py": (["--limit", "40", "--per-class", "2", "--iterations", "1"],
+                      ["ContrastiveClassifier (24 pairs", "BertVectorizer reads the tuned encoder", "pair_mode='bi'"]),
     "deploy.py": (["--limit", "60"], ["store_weights=False: pickle", "fresh CPU process predicts identically"]),
     "token_classification.py": (["--limit", "40", "--epochs", "1"], ["fine-tuned tagger (1 epochs): entity F1",
                                                                      "frozen first-sub-token vectors + LogisticRegression: entity F1"]),

@@ -88,6 +88,7 @@ def register_builtins() -> None:
     from sklearn import preprocessing as pre
     from sklearn import svm
 
+    from bertfeat.contrastive import ContrastiveClassifier
     from bertfeat.finetune import FineTuneClassifier, FineTuneRegressor
     from bertfeat.heads import MLPHeadClassifier, MLPHeadRegressor
     from bertfeat.tokens import FineTuneTokenClassifier, FrozenTokenClassifier
@@ -123,6 +124,7 @@ def register_builtins() -> None:
         FineTuneRegressor,
         FineTuneTokenClassifier,
         FrozenTokenClassifier,
+        ContrastiveClassifier,
     ):
         if type_name(cls) not in _registry:
             register(cls)

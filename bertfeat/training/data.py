@@ -11,6 +11,10 @@ order and its forward pass.
 - :class:`ArrayData`: a float matrix for the MLP heads. Each epoch is a fresh
   permutation seeded by ``seed + epoch - 1``; dropout masks come from a generator
   seeded the same way, so torch's global random state is never read.
+- :class:`PairData`: pairs of tokenized texts and a similarity target, for contrastive
+  fine-tuning of an encoder (:mod:`bertfeat.contrastive`). Each text is tokenized once
+  however many pairs it is in; a batch encodes each of its distinct texts once and
+  returns the cosine similarity of each pair's pooled vectors.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 
 from bertfeat._batching import Tokenized, collate, plan_batches
+from bertfeat._pooling import pool
 from bertfeat.training.loop import autocast
 
 GROUP_BATCHES = 50  # rows are length-sorted within random groups of this many batches
@@ -223,3 +228,49 @@ def predict_array(module, X: torch.Tensor, device: torch.device, batch_size: int
     module.eval()
     with torch.inference_mode():
         return torch.cat([module(xb.to(device)) for xb in X.split(batch_size)])
+
+
+# -- pairs of texts ----------------------------------------------------------------------
+@dataclass
+class PairData:
+    """Pairs of texts (row indices into ``tokenized``) and float targets, for an encoder.
+
+    ``forward`` returns the cosine similarity of each pair's pooled vectors (``pooling``
+    of the last layer, as :mod:`bertfeat._pooling` pools at inference), so that the
+    loss compares it with the target. ``generator`` shuffles the pairs every epoch.
+    """
+
+    tokenized: Tokenized  # one row per text (no windows)
+    pairs: np.ndarray  # (n_pairs, 2) int64
+    targets: torch.Tensor  # (n_pairs,) float32
+    runtime: Runtime
+    pooling: str
+    generator: torch.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)
+
+    def epoch_batches(self, epoch: int, batch_size: int) -> list[np.ndarray]:
+        order = torch.randperm(len(self), generator=self.generator).numpy()
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def forward(self, module, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        texts, slots = np.unique(self.pairs[index].ravel(), return_inverse=True)
+        tensors = _to_device(collate(self.tokenized, texts, self.runtime.pad_id), device)
+        outputs = module(**tensors, return_dict=True)
+        vectors = pool(outputs, tensors["attention_mask"], self.pooling, None, "mean")
+        slots = torch.from_numpy(slots.reshape(-1, 2)).to(device)
+        return torch.nn.functional.cosine_similarity(vectors[slots[:, 0]], vectors[slots[:, 1]], dim=-1)
+
+    def predict(self, module) -> torch.Tensor:
+        module.eval()
+        size = self.runtime.eval_batch_size
+        with torch.inference_mode(), autocast(self.runtime.device, self.runtime.dtype):
+            parts = [
+                self.forward(module, np.arange(start, min(start + size, len(self))), self.runtime.device).float().cpu()
+                for start in range(0, len(self), size)
+            ]
+        return torch.cat(parts) if parts else torch.empty(0)
