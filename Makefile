@@ -49,7 +49,7 @@ test-min:
 	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
 	$(PYTHON) tools/min_versions.py --extras dev > $(MIN_VENV)/constraints.txt
 	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_VENV)/constraints.txt -e ".[dev]"
-	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(torch|transformers|tokenizers|scikit-learn|numpy|joblib|filelock|tqdm|safetensors|huggingface.hub) "
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(torch|transformers|tokenizers|scikit-learn|numpy|joblib|filelock|tqdm|safetensors|huggingface.hub|pandas|umap-learn|numba) "
 	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 test-slow: $(DEV_STAMP)
