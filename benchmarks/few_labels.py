@@ -137,7 +137,7 @@ def run_mrpc(args, results: Results, folder: Path, cache: str) -> None:
     key = dict(task="mrpc", n_train=len(train), n_valid=len(dev))
     results.has(task="mrpc", method="majority") or results.add(
         method="majority", accuracy=float(max(np.mean(y_dev), 1 - np.mean(y_dev))), **key)
-    for mode in ("cross", "bi"):
+    for mode in ("bi", "cross"):
         heads = {f"{mode}+LR": lambda: LogisticRegression(max_iter=3000),
                  f"{mode}+LRCV": lambda: LogisticRegressionCV(Cs=10, cv=5, max_iter=3000)}
         if all(results.has(method=name, **key) for name in heads):
