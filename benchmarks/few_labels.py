@@ -56,6 +56,7 @@ class Results:
 
     def add(self, **row) -> None:
         row["load"] = load_average()
+        row["command"] = command_line()
         self.rows.append(row)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
@@ -172,7 +173,10 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def report(rows: list[dict], command: str) -> str:
-    lines = ["## Few labels and sentence pairs", "", f"Command: `{command}` on {machine()}.", ""]
+    measured_by = sorted({r["command"] for r in rows if "command" in r})
+    lines = ["## Few labels and sentence pairs", "",
+             f"Rendered by `{command}` on {machine()} from `benchmarks/results/few_labels.jsonl`; rows measured by:", ""]
+    lines += [f"- `{c}`" for c in measured_by] + [""]
     emotion = [r for r in rows if r["task"] == "emotion"]
     if emotion:
         lines += ["Emotion, validation set, accuracy (%): mean ± standard deviation over random splits (split s "
