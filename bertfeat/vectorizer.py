@@ -195,7 +195,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
                 f"fast_mode={self.fast_mode!r} is a CPU mode but the model runs on {loaded.device}; "
                 "on a GPU use dtype='float16' or 'bfloat16' (the 'auto' default), or device='cpu'"
             )
-        default_batch, default_budget = batch_defaults(loaded.device)
+        default_batch, default_budget = batch_defaults(loaded.device, loaded.info)
         self._options = EncodeOptions(
             pooling=self.pooling,
             layers=layers,
