@@ -38,7 +38,7 @@ GPU_STREAM_CHUNK = 16384  # on a GPU: longer sorted runs, fewer waits for the re
 # the ratio, up to MAX_CPU_SCALE: a tiny model's forward pass costs less than the Python
 # and kernel-launch work around it at 32 rows (benchmarks/encode_proxy.py, BENCHMARKS.md).
 REFERENCE_MATMUL_PARAMS = 10_600_000
-MAX_CPU_SCALE = 16
+MAX_CPU_SCALE = 4
 # Below this many multiply-adds per token, the CPU forward runs on half the intra-op
 # threads: its kernels are too small to gain from threads, and the tokenizer thread
 # needs a core (BENCHMARKS.md, "Encode pipeline").
