@@ -1,8 +1,10 @@
 """The forward loop: texts in, pooled float32 vectors out, in input order.
 
-Work is streamed in chunks of texts so that memory stays flat however long the
-input is: each chunk is tokenized once, sorted by length, cut into batches under a
-token budget, run through the encoder under ``torch.inference_mode`` and pooled.
+Work is streamed in chunks of texts so that memory stays flat however long the input
+is. A thread tokenizes chunk k+1 (Rust, without the GIL) while the model runs chunk k;
+each chunk is sorted by length, cut into batches under a token budget and run through
+the encoder under ``torch.inference_mode``; the pooled vectors stay on the device until
+the chunk is done and come back in one copy (on CUDA, while the next chunk runs).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import ctypes
 import ctypes.util
 import sys
 import threading
-import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -19,14 +20,29 @@ from typing import Iterator
 
 import numpy as np
 
-from bertfeat._batching import collate, plan_batches, tokenize
+from bertfeat._batching import tokenize
+from bertfeat._pipeline import chunk_bounds, stream_chunks
+from bertfeat._run import run_sorted, to_host
 
-# Measured with benchmarks/batching.py (BENCHMARKS.md, "Batch settings"): on the CPU small
-# batches win (less padding, cache-sized GEMMs) and the token budget caps memory for long
-# texts; on a GPU bigger batches fill the device.
+# Measured with benchmarks/batching.py (BENCHMARKS.md, "Batch settings") on MiniLM: on the
+# CPU small batches win (less padding, cache-sized GEMMs) and the token budget caps memory
+# for long texts. Smaller models get proportionally larger CPU batches (cpu_batch_scale).
 CPU_BATCH_SIZE, CPU_TOKEN_BUDGET = 32, 4096
-GPU_BATCH_SIZE, GPU_TOKEN_BUDGET = 256, 65536
-STREAM_CHUNK = 4096  # texts tokenized and held at once
+# On a GPU, big batches fill the device: the issue's bare bound loop (176,000 tweets/s with
+# MiniLM on an H200) ran 1,024 rows and 65,536 tokens per batch.
+GPU_BATCH_SIZE, GPU_TOKEN_BUDGET = 1024, 65536
+STREAM_CHUNK = 4096  # texts tokenized and held at once on the CPU
+GPU_STREAM_CHUNK = 16384  # on a GPU: longer sorted runs, fewer waits for the result
+# The CPU defaults above were measured on MiniLM (6 layers, hidden 384): about 10.6M
+# multiply-adds per token in its linear layers. A model with fewer gets batches larger by
+# the ratio, up to MAX_CPU_SCALE: a tiny model's forward pass costs less than the Python
+# and kernel-launch work around it at 32 rows (benchmarks/encode_proxy.py, BENCHMARKS.md).
+REFERENCE_MATMUL_PARAMS = 10_600_000
+MAX_CPU_SCALE = 4
+# Below this many multiply-adds per token, the CPU forward runs on half the intra-op
+# threads: its kernels are too small to gain from threads, and the tokenizer thread
+# needs a core (BENCHMARKS.md, "Encode pipeline").
+SMALL_MODEL_MATMUL_PARAMS = 1_000_000
 
 _stats = {"texts": 0, "windows": 0, "batches": 0, "forward_calls": 0}
 
@@ -66,64 +82,39 @@ class EncodeOptions:
         return settings
 
 
-def batch_defaults(device) -> tuple[int, int]:
-    return (GPU_BATCH_SIZE, GPU_TOKEN_BUDGET) if device.type != "cpu" else (CPU_BATCH_SIZE, CPU_TOKEN_BUDGET)
+def cpu_batch_scale(info: dict | None) -> int:
+    """How many times the CPU batch defaults a model gets: 1 for MiniLM-size and larger."""
+    params = (info or {}).get("matmul_params")
+    if not params:
+        return 1
+    return int(min(MAX_CPU_SCALE, max(1, REFERENCE_MATMUL_PARAMS // params)))
 
 
-def _forward(loaded, arrays: dict, opts: EncodeOptions):
-    import torch
+def batch_defaults(device, info: dict | None = None) -> tuple[int, int]:
+    """``(batch_size, token_budget)`` for ``device``; on the CPU scaled by the model's size."""
+    if device.type != "cpu":
+        return GPU_BATCH_SIZE, GPU_TOKEN_BUDGET
+    scale = cpu_batch_scale(info)
+    return CPU_BATCH_SIZE * scale, CPU_TOKEN_BUDGET * scale
 
+
+def stream_chunk(device) -> int:
+    return STREAM_CHUNK if device.type == "cpu" else GPU_STREAM_CHUNK
+
+
+def _forward(loaded, batch: dict, opts: EncodeOptions):
+    """Pooled float32 vectors of one collated batch (tensors on the model's device)."""
     from bertfeat._pooling import pool
 
-    tensors = {k: torch.from_numpy(v).to(loaded.device) for k, v in arrays.items()}
     _stats["forward_calls"] += 1
-    outputs = loaded.model(**tensors, output_hidden_states=opts.layers is not None, return_dict=True)
+    outputs = loaded.model(**batch, output_hidden_states=opts.layers is not None, return_dict=True)
     positions = opts.max_length if opts.pooling == "tokens" else None
-    return pool(outputs, tensors["attention_mask"], opts.pooling, opts.layers, opts.layer_agg, positions).cpu()
-
-
-def _single_window_oom(error: BaseException, loaded, n_tokens: int, opts: EncodeOptions) -> BaseException:
-    """Out of memory with nothing left to halve: say so, and what to change."""
-    message = (
-        f"out of memory on {loaded.device} encoding a single window of {n_tokens} tokens "
-        f"(max_length={opts.max_length}); there is no smaller batch to retry. Lower max_length, "
-        "use dtype='float16' or 'bfloat16', free memory held by other work, or use device='cpu'. "
-        f"Cause: {error}"
-    )
-    try:
-        return type(error)(message)  # same type: callers catching OOM still catch it
-    except Exception:
-        return RuntimeError(message)
-
-
-def _run_batch(loaded, tokenized, index: np.ndarray, opts: EncodeOptions):
-    """Forward one batch; on out-of-memory, halve it and retry (down to one row)."""
-    import torch
-
-    from bertfeat._device import is_oom
-
-    pad_id = loaded.tokenizer.pad_token_id or 0
-    try:
-        return _forward(loaded, collate(tokenized, index, pad_id), opts)
-    except Exception as error:
-        if not is_oom(error):
-            raise
-        if len(index) == 1:
-            raise _single_window_oom(error, loaded, len(tokenized.input_ids[index[0]]), opts) from error
-    if loaded.device.type == "cuda":
-        torch.cuda.empty_cache()
-    warnings.warn(
-        f"out of memory on a batch of {len(index)} windows on {loaded.device}; retrying in halves "
-        "(lower token_budget to avoid this)",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    half = len(index) // 2
-    return torch.cat([_run_batch(loaded, tokenized, index[:half], opts), _run_batch(loaded, tokenized, index[half:], opts)])
+    return pool(outputs, batch["attention_mask"], opts.pooling, opts.layers, opts.layer_agg, positions)
 
 
 _plain_lock = threading.Lock()
 _plain_users, _plain_saved = 0, True
+_threads_users, _threads_saved = 0, 0
 
 
 @contextmanager
@@ -157,40 +148,98 @@ def plain_cpu_kernels(loaded):
                 torch.backends.mkldnn.enabled = _plain_saved
 
 
-def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=None) -> np.ndarray:
-    """float32 array ``(len(items), dim)`` for one chunk of distinct inputs."""
+def is_small_model(loaded) -> bool:
+    params = loaded.info.get("matmul_params")
+    return bool(params) and params < SMALL_MODEL_MATMUL_PARAMS
+
+
+@contextmanager
+def small_model_threads(loaded):
+    """A small model's CPU forward on half of torch's intra-op threads (at least one).
+
+    Its kernels are too small to gain from more, and the thread tokenizing the next chunk
+    needs a core: measured on the tiny proxy model, see BENCHMARKS.md ("Encode
+    pipeline"). Process-wide like the oneDNN switch: first in sets, last out restores.
+    """
     import torch
 
-    tokenized = tokenize(
-        loaded.tokenizer, items, is_pair, opts.max_length, opts.truncation, opts.stride, loaded.info["token_types"]
-    )
+    global _threads_users, _threads_saved
+    if loaded.device.type != "cpu" or not is_small_model(loaded):
+        yield
+        return
+    with _plain_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(max(1, _threads_saved // 2))
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _plain_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def tokenize_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions):
+    return tokenize(loaded.tokenizer, items, is_pair, opts.max_length, opts.truncation, opts.stride, loaded.info["token_types"])
+
+
+@dataclass
+class _Pending:
+    """A chunk whose vectors are on their way from the device."""
+
+    windows: object  # HostResult of the window vectors
+    owners: np.ndarray
+    n_items: int
+    normalize: bool
+
+
+def _launch(loaded, tokenized, n_items: int, opts: EncodeOptions, bar=None) -> _Pending:
+    """Queue every batch of one tokenized chunk on the device; the vectors stay there."""
+    import torch
+
     lengths = tokenized.lengths
-    n_windows = len(lengths)
-    batches = plan_batches(lengths, opts.batch_size, opts.token_budget)
     if bar is not None:  # a TokenProgress: work counted in tokens
-        bar.planned(int(lengths.sum()), len(items))
-    window_vectors = None
-    with torch.inference_mode(), plain_cpu_kernels(loaded):
-        for index in batches:
-            pooled = _run_batch(loaded, tokenized, index, opts)
-            if window_vectors is None:
-                window_vectors = torch.empty((n_windows, pooled.shape[1]), dtype=torch.float32)
-            window_vectors[torch.from_numpy(index)] = pooled
-            _stats["batches"] += 1
-            if bar is not None:
-                bar.update(int(lengths[index].sum()))
-    vectors = window_vectors.numpy()
-    if n_windows != len(items):  # chunked long texts: average each text's windows
-        sums = np.zeros((len(items), vectors.shape[1]), dtype=np.float64)
-        np.add.at(sums, tokenized.owners, vectors)
-        counts = np.bincount(tokenized.owners, minlength=len(items))[:, None]
+        bar.planned(int(lengths.sum()), n_items)
+
+    def step(batch):
+        return _forward(loaded, batch, opts)  # looked up at each call (tests replace it)
+
+    def counted(tokens):
+        _stats["batches"] += 1
+        if bar is not None:
+            bar.update(tokens)
+
+    with torch.inference_mode(), plain_cpu_kernels(loaded), small_model_threads(loaded):
+        pad_id = loaded.tokenizer.pad_token_id or 0
+        vectors = run_sorted(
+            tokenized, loaded.device, pad_id, opts.batch_size, opts.token_budget, step,
+            max_length=opts.max_length, on_batch=counted,
+        )
+        windows = to_host(vectors)
+    _stats["texts"] += n_items
+    _stats["windows"] += len(tokenized)
+    return _Pending(windows, tokenized.owners, n_items, opts.normalize)
+
+
+def _finish(pending: _Pending) -> np.ndarray:
+    """The chunk's float32 vectors in input order: windows averaged per text, normalized."""
+    vectors = pending.windows.get()
+    if len(vectors) != pending.n_items:  # chunked long texts: average each text's windows
+        sums = np.zeros((pending.n_items, vectors.shape[1]), dtype=np.float64)
+        np.add.at(sums, pending.owners, vectors)
+        counts = np.bincount(pending.owners, minlength=pending.n_items)[:, None]
         vectors = (sums / counts).astype(np.float32)
-    if opts.normalize:
+    if pending.normalize:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.maximum(norms, 1e-12)
-    _stats["texts"] += len(items)
-    _stats["windows"] += n_windows
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def encode_chunk(loaded, items: list, is_pair: bool, opts: EncodeOptions, bar=None) -> np.ndarray:
+    """float32 array ``(len(items), dim)`` for one chunk of distinct inputs."""
+    return _finish(_launch(loaded, tokenize_chunk(loaded, items, is_pair, opts), len(items), opts, bar))
 
 
 @lru_cache(maxsize=1)
@@ -218,19 +267,26 @@ def release_freed_memory() -> None:
 
 
 def encode_stream(loaded, items: list, is_pair: bool, opts: EncodeOptions, progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, vectors)`` for consecutive chunks of ``items``."""
+    """Yield ``(start, vectors)`` for consecutive chunks of ``items``.
+
+    Chunk k+1 is tokenized in a thread while chunk k runs. On CUDA a chunk's vectors are
+    collected only after the next chunk is queued, so the device never waits for the host.
+    """
     bar = None
     if progress:
         from bertfeat._progress import TokenProgress
 
         bar = TokenProgress(len(items))
+    bounds = chunk_bounds(len(items), stream_chunk(loaded.device))
     try:
-        for start in range(0, len(items), STREAM_CHUNK):
-            chunk = items[start : start + STREAM_CHUNK]
-            vectors = encode_chunk(loaded, chunk, is_pair, opts, bar)
-            if len(items) > STREAM_CHUNK:
-                release_freed_memory()
-            yield start, vectors
+        yield from stream_chunks(
+            bounds,
+            lambda b: tokenize_chunk(loaded, items[b[0] : b[1]], is_pair, opts),
+            lambda tokenized, n_items: _launch(loaded, tokenized, n_items, opts, bar),
+            _finish,
+            defer=loaded.device.type == "cuda",
+            after_chunk=release_freed_memory if len(bounds) > 1 else None,
+        )
     finally:
         if bar is not None:
             bar.close()

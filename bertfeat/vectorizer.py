@@ -60,10 +60,11 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
     stride : int, default=64
         Overlap, in tokens, between consecutive windows when ``truncation="chunk"``.
     batch_size : int or "auto", default="auto"
-        Most windows in one forward pass ("auto": 32 on CPU, 256 on GPU).
+        Most windows in one forward pass ("auto": 32 on CPU, up to 128 for models
+        smaller than MiniLM; 1024 on GPU).
     token_budget : int or "auto", default="auto"
         Most padded tokens in one forward pass, a memory cap for long texts
-        ("auto": 4096 on CPU, 65536 on GPU).
+        ("auto": 4096 on CPU, up to 16384 for models smaller than MiniLM; 65536 on GPU).
     device : str, default="auto"
         "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
     dtype : {"auto", "float32", "float16", "bfloat16"}, default="auto"
@@ -223,7 +224,7 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
                 f"fast_mode={self.fast_mode!r} is a CPU mode but the model runs on {loaded.device}; "
                 "on a GPU use dtype='float16' or 'bfloat16' (the 'auto' default), or device='cpu'"
             )
-        default_batch, default_budget = batch_defaults(loaded.device)
+        default_batch, default_budget = batch_defaults(loaded.device, loaded.info)
         self._options = EncodeOptions(
             pooling=self.pooling,
             layers=layers,

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_dir() -> Path:
-    return ROOT.parent / "shared"
+    """``BERTFEAT_SHARED`` or ``../shared`` (a worktree elsewhere names it)."""
+    return Path(os.environ.get("BERTFEAT_SHARED", ROOT.parent / "shared"))
 
 
 def data_dir() -> Path | None:

@@ -63,3 +63,28 @@ def test_few_labels_benchmark_resumes_and_writes_its_section(tmp_path, shared_da
     assert again.returncode == 0 and len(results.read_text(encoding="utf-8").splitlines()) == 2
     text = report.read_text(encoding="utf-8")
     assert "<!-- BEGIN few_labels -->" in text and "| 2 | probe | 2 |" in text
+def test_encode_proxy_benchmark_writes_its_section(tmp_path):
+    report = tmp_path / "BENCH.md"
+    report.write_text("# bench\n", encoding="utf-8")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "encode_proxy.py"), "--n", "200", "--rounds", "1", "--no-minilm",
+           "--write", str(report)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    text = report.read_text(encoding="utf-8")
+    assert "<!-- BEGIN encode -->" in text and "rust encode_batch (reference)" in text and "BertVectorizer.transform" in text
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_its_issue12_stages_on_the_cpu(tmp_path):
+    """The GPU script is run rarely, on a lent machine: its stages are checked here on the CPU."""
+    from conftest import data_dir
+
+    if data_dir() is None:
+        pytest.skip("shared data folder absent (set BERTFEAT_DATA)")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--issue12", "--device", "cpu", "--small",
+           "--rounds", "1", "--data", str(data_dir()), "--write", str(tmp_path / "BENCH.md")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=str(ROOT), OUT=str(tmp_path)))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    text = (tmp_path / "BENCH.md").read_text(encoding="utf-8")
+    assert "<!-- BEGIN gpu-encode -->" in text and "predict_proba" in text and "bound:" in text
+    assert (tmp_path / "issue12_results.jsonl").read_text().count("\n") >= 8

@@ -32,10 +32,10 @@ def reference(tokenizer, words):
 
 def test_short_sentences_are_one_window_each_as_the_tokenizer_gives(tokenizer):
     windows = align_words(tokenizer, SENTENCES, 128, 32, True)
-    assert len(windows.tokenized.input_ids) == len(SENTENCES)
+    assert len(windows.tokenized) == len(SENTENCES)
     for s, words in enumerate(SENTENCES):
         ids, _ = reference(tokenizer, words)
-        assert windows.tokenized.input_ids[s] == ids
+        assert windows.tokenized.window(s) == ids
     assert windows.offsets.tolist() == [0, 6, 8, 9]
 
 
@@ -75,12 +75,12 @@ def test_long_sentences_read_every_word_once_with_most_context(tokenizer, max_le
     mine = [w for w, owner in enumerate(windows.tokenized.owners) if owner == 0]
     assert len(mine) == len(starts) > 2
     for i, start in zip(mine, starts):
-        assert windows.tokenized.input_ids[i] == [ids[0], *content[start : start + room], ids[-1]]
-        assert len(windows.tokenized.input_ids[i]) <= max_length
+        assert windows.tokenized.window(i) == [ids[0], *content[start : start + room], ids[-1]]
+        assert len(windows.tokenized.window(i)) <= max_length
     for w in range(len(words)):
         first = content_words.index(w)
         win, pos = windows.window[w], windows.position[w]
-        assert windows.tokenized.input_ids[win][pos] == content[first]  # the word's own first sub-token
+        assert windows.tokenized.window(win)[pos] == content[first]  # the word's own first sub-token
         start = starts[mine.index(win)]
         assert start + pos - 1 == first
         assert context(first, start, room, len(content)) == max(context(first, s, room, len(content)) for s in starts)

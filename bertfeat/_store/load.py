@@ -94,7 +94,16 @@ def model_info(config, encoder, tokenizer) -> dict:
     info["has_pooler"] = getattr(encoder, "pooler", None) is not None
     info["token_types"] = "token_type_ids" in inspect.signature(encoder.forward).parameters
     info["max_length"] = max_length(config, tokenizer)
+    info["matmul_params"] = matmul_params(encoder)
     return info
+
+
+def matmul_params(encoder) -> int:
+    """Weights of the encoder's linear layers: its multiply-adds per token, less attention
+    (what sizes its CPU batches, see ``bertfeat._encode.batch_defaults``)."""
+    import torch
+
+    return int(sum(m.weight.numel() for m in encoder.modules() if isinstance(m, torch.nn.Linear)))
 
 
 def load_tokenizer(folder: Path):

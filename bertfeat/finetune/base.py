@@ -17,9 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from bertfeat._batching import resolve_max_length, tokenize
 from bertfeat._device import DTYPES, resolve_device, resolve_dtype
-from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream
+from bertfeat._encode import EncodeOptions, batch_defaults, encode_stream, stream_chunk
 from bertfeat._inputs import check_input_form, check_texts
 from bertfeat._params import validate_params
+from bertfeat._pipeline import chunk_bounds, stream_chunks
 from bertfeat._pooling import POOLINGS
 from bertfeat._store import from_module, load_tokenizer, model_info, resolve_model_path
 from bertfeat.finetune.export import ExportMixin
@@ -154,7 +155,7 @@ class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
             self._check_model_params(info, tokenizer, inputs.is_pair)
             tokenized = tokenize(tokenizer, inputs.items, inputs.is_pair, self.max_length_, "head", 0, info["token_types"])
             target_tensor = torch.from_numpy(targets)
-            runtime = self._runtime(tokenizer, device, runtime_dtype)
+            runtime = self._runtime(tokenizer, device, runtime_dtype, info)
             generator = torch.Generator().manual_seed(seed)
             train = TokenData.take(tokenized, target_tensor, train_index, runtime, generator)
             valid = TokenData.take(tokenized, target_tensor, valid_index, runtime) if len(valid_index) else None
@@ -222,10 +223,10 @@ class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
         return callbacks + [callback for _, callback in named_callbacks(self.callbacks)], history
 
     @staticmethod
-    def _runtime(tokenizer, device, dtype):
+    def _runtime(tokenizer, device, dtype, info=None):
         from bertfeat.training.data import Runtime
 
-        batch, budget = batch_defaults(device)
+        batch, budget = batch_defaults(device, info)
         return Runtime(device, dtype, tokenizer.pad_token_id or 0, batch, budget)
 
     # -- inference -------------------------------------------------------------------
@@ -234,7 +235,7 @@ class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         device = resolve_device(self.device)
         module = self._module.to(device).eval()
-        return module, self._runtime(self._tokenizer, device, resolve_dtype(self.dtype, device))
+        return module, self._runtime(self._tokenizer, device, resolve_dtype(self.dtype, device), self._info)
 
     def _inputs(self, X):
         inputs = check_texts(X)
@@ -242,15 +243,29 @@ class FineTuneBase(CallbackParamsMixin, ExportMixin, BaseEstimator):
         return inputs
 
     def _logits(self, X) -> np.ndarray:
-        """Raw head outputs, float32 ``(n_samples, num_labels)``."""
+        """Raw head outputs, float32 ``(n_samples, num_labels)``: chunks tokenized one ahead
+        in a thread, sorted batches collated on the device (as ``transform``)."""
+        from bertfeat._run import to_host
         from bertfeat.training.data import predict_logits
 
         module, runtime = self._ready()
         inputs = self._inputs(X)
-        tokenized = tokenize(
-            self._tokenizer, inputs.items, inputs.is_pair, self.max_length_, "head", 0, self._info["token_types"]
-        )
-        return predict_logits(module, tokenized, runtime).numpy()
+        items, is_pair = inputs.items, inputs.is_pair
+        out = np.empty((len(items), module.config.num_labels), dtype=np.float32)
+
+        def tokenize_chunk(bounds):
+            chunk = items[bounds[0] : bounds[1]]
+            return tokenize(self._tokenizer, chunk, is_pair, self.max_length_, "head", 0, self._info["token_types"])
+
+        for start, logits in stream_chunks(
+            chunk_bounds(len(items), stream_chunk(runtime.device)),
+            tokenize_chunk,
+            lambda tokenized, _: to_host(predict_logits(module, tokenized, runtime)),
+            lambda result: result.get(),
+            defer=runtime.device.type == "cuda",
+        ):
+            out[start : start + len(logits)] = logits
+        return out
 
     def transform(self, X):
         """Pooled features of the fine-tuned encoder, float32 ``(n_samples, n_features_out_)``.

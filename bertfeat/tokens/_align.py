@@ -50,7 +50,7 @@ class WordWindows:
 
     def labels(self, codes: np.ndarray) -> list[np.ndarray]:
         """Per-window label rows: each word's code at its first sub-token, ``IGNORE`` elsewhere."""
-        rows = [np.full(len(ids), IGNORE, dtype=np.int64) for ids in self.tokenized.input_ids]
+        rows = [np.full(int(n), IGNORE, dtype=np.int64) for n in self.tokenized.lengths]
         for w, (win, pos) in enumerate(zip(self.window, self.position)):
             rows[win][pos] = codes[w]
         return rows
@@ -150,6 +150,6 @@ def align_words(tokenizer, sentences: list[list[str]], max_length: int, stride: 
             position.append(head + first[w] - start)
             span.append(min(count[w], start + room - first[w]))
         offsets[s + 1] = offsets[s] + len(words)
-    tokenized = Tokenized(input_ids, type_ids, np.asarray(owners, dtype=np.int64))
+    tokenized = Tokenized.from_rows(input_ids, type_ids, owners)
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
     return WordWindows(tokenized, offsets, as_array(window), as_array(position), as_array(span))

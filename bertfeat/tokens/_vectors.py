@@ -70,8 +70,7 @@ def _forward(loaded, windows: WordWindows, index: np.ndarray, words: tuple, laye
     numbers, slots, positions, spans = words
     pad_id = loaded.tokenizer.pad_token_id or 0
     try:
-        arrays = collate(windows.tokenized, index, pad_id)
-        tensors = {k: torch.from_numpy(v).to(loaded.device) for k, v in arrays.items()}
+        tensors = {k: v.to(loaded.device) for k, v in collate(windows.tokenized, index, pad_id).items()}
         out = loaded.model(**tensors, output_hidden_states=layers is not None, return_dict=True)
         states = [out.last_hidden_state] if layers is None else [out.hidden_states[i] for i in layers]
         return _gather(states, slots, positions, spans, word_vector, layer_agg).cpu()

@@ -27,6 +27,7 @@ import torch
 
 from bertfeat._batching import Tokenized, collate, plan_batches
 from bertfeat._pooling import pool
+from bertfeat._run import run_sorted
 from bertfeat.training.loop import autocast
 
 GROUP_BATCHES = 50  # rows are length-sorted within random groups of this many batches
@@ -65,22 +66,21 @@ def grouped_batches(lengths: np.ndarray, batch_size: int, generator: torch.Gener
     return [batches[i] for i in shuffle]
 
 
-def _to_device(arrays: dict, device) -> dict:
-    return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
+def _to_device(tensors: dict, device) -> dict:
+    return {k: v.to(device) for k, v in tensors.items()}
 
 
 def predict_logits(module, tokenized: Tokenized, runtime: Runtime) -> torch.Tensor:
-    """float32 logits on the CPU, in input order (eval mode, no gradients)."""
+    """float32 logits on the device, in input order (eval mode, no gradients): the
+    inference path of :mod:`bertfeat._run` (sorted batches collated on the device)."""
     module.eval()
-    n = len(tokenized.input_ids)
-    out = None
+    if not len(tokenized):
+        return torch.empty((0, module.config.num_labels))
     with torch.inference_mode(), autocast(runtime.device, runtime.dtype):
-        for index in plan_batches(tokenized.lengths, runtime.eval_batch_size, runtime.eval_token_budget):
-            logits = module(**_to_device(collate(tokenized, index, runtime.pad_id), runtime.device)).logits
-            if out is None:
-                out = torch.empty((n, logits.shape[1]), dtype=torch.float32)
-            out[torch.from_numpy(index)] = logits.float().cpu()
-    return out if out is not None else torch.empty((0, module.config.num_labels))
+        return run_sorted(
+            tokenized, runtime.device, runtime.pad_id, runtime.eval_batch_size, runtime.eval_token_budget,
+            lambda batch: module(**batch).logits.float(), max_length=int(tokenized.lengths.max()),
+        )
 
 
 @dataclass
@@ -97,18 +97,13 @@ class TokenData:
     generator: torch.Generator | None = None
 
     def __len__(self) -> int:
-        return len(self.tokenized.input_ids)
+        return len(self.tokenized)
 
     @classmethod
     def take(cls, tokenized: Tokenized, targets: torch.Tensor, index: np.ndarray, runtime: Runtime, generator=None):
         """The rows ``index`` of ``tokenized`` and ``targets``."""
-        types = tokenized.token_type_ids
-        part = Tokenized(
-            [tokenized.input_ids[i] for i in index],
-            None if types is None else [types[i] for i in index],
-            np.arange(len(index), dtype=np.int64),
-        )
-        return cls(part, targets[torch.from_numpy(np.asarray(index, dtype=np.int64))], runtime, generator)
+        index = np.asarray(index, dtype=np.int64)
+        return cls(tokenized.take(index), targets[torch.from_numpy(index)], runtime, generator)
 
     def n_batches(self, batch_size: int) -> int:
         return count_batches(len(self), batch_size)
@@ -120,7 +115,7 @@ class TokenData:
         return module(**_to_device(collate(self.tokenized, index, self.runtime.pad_id), device)).logits
 
     def predict(self, module) -> torch.Tensor:
-        return predict_logits(module, self.tokenized, self.runtime)
+        return predict_logits(module, self.tokenized, self.runtime).cpu()
 
 
 # -- token rows with a label per sub-token ------------------------------------------------
@@ -171,7 +166,7 @@ class TokenLabelData:
         return cls(tokenized, torch.from_numpy(targets), runtime, generator)
 
     def __len__(self) -> int:
-        return len(self.tokenized.input_ids)
+        return len(self.tokenized)
 
     def n_batches(self, batch_size: int) -> int:
         return count_batches(len(self), batch_size)
