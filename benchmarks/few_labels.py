@@ -199,6 +199,8 @@ def report(rows: list[dict], command: str) -> str:
                 table.append([size, name, len(got), _mean_sd([r["accuracy"] for r in got]), fit,
                               PUBLISHED.get(size, "") if method == "contrastive" else ""])
         lines += [md_table(["per class", "method", "splits", "accuracy", "fit s", "published (SetFit paper)"], table), ""]
+        lines += ["Published (SetFit paper, emotion test set, accuracy %): " +
+                  "; ".join(f"{k} per class: {v}" for k, v in PUBLISHED.items()) + ".", ""]
         fixed = {r["method"]: r for r in emotion if r["size"] == 16 and r["split"] == 0}
         if "probe" in fixed and "contrastive" in fixed:
             gain = 100 * (fixed["contrastive"]["accuracy"] - fixed["probe"]["accuracy"])
