@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 import re
 import tempfile
@@ -42,6 +43,21 @@ def defaults(cls: type) -> dict[str, Any]:
     """``__init__`` defaults of ``cls`` (the safe value of a location parameter)."""
     params = inspect.signature(cls.__init__).parameters
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def json_params(estimator, skip: tuple[str, ...] = ("model", "callbacks")) -> dict:
+    """The parameters a saved folder's metadata keeps: those whose value survives JSON
+    unchanged, less ``skip`` (the model, and objects such as callbacks or heads)."""
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if name in skip:
+            continue
+        try:
+            if json.loads(json.dumps(value)) == value:
+                params[name] = value
+        except (TypeError, ValueError):
+            pass
+    return params
 
 
 class PickleStore:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
+from bertfeat._state import PickleStore, Stateful, json_params, sklearn_from_state, sklearn_state
 from bertfeat._store import load_module, load_tokenizer, model_info, quiet_transformers, resolve_model_path
 
 META_FILE = "bertfeat_contrastive.json"
@@ -81,15 +81,7 @@ class ContrastiveExportMixin(Stateful):
     :mod:`bertfeat.persist`."""
 
     def _meta(self) -> dict:
-        params = {}
-        for name, value in self.get_params(deep=False).items():
-            if name in ("model", "head", "callbacks"):
-                continue
-            try:
-                if json.loads(json.dumps(value)) == value:
-                    params[name] = value
-            except (TypeError, ValueError):
-                pass
+        params = json_params(self, skip=("model", "head", "callbacks"))
         names = getattr(self, "feature_names_in_", None)
         return {
             "estimator": type(self).__name__,

@@ -8,14 +8,13 @@ holds the same folder as bytes instead of a raw torch model.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
+from bertfeat._state import PickleStore, Stateful, json_params, sklearn_from_state, sklearn_state
 from bertfeat._store import model_info, resolve_model_path
 from bertfeat.finetune.hf import HEAD, load_saved, save_folder
 
@@ -28,22 +27,9 @@ class ExportMixin(Stateful):
     _HEAD = HEAD  # the head class of the saved folder (bertfeat._store.HEADS)
 
     # -- Hugging Face folders ---------------------------------------------------------
-    def _json_params(self) -> dict:
-        """The parameters a saved folder keeps: JSON values, not ``model`` or ``callbacks``."""
-        params = {}
-        for name, value in self.get_params(deep=False).items():
-            if name in ("model", "callbacks"):
-                continue
-            try:
-                if json.loads(json.dumps(value)) == value:
-                    params[name] = value
-            except (TypeError, ValueError):
-                pass
-        return params
-
     def _meta(self) -> dict:
         """What ``from_pretrained`` needs beyond the Hugging Face config (JSON only)."""
-        params = self._json_params()
+        params = json_params(self)
         names = getattr(self, "feature_names_in_", None)
         return {
             "estimator": type(self).__name__,

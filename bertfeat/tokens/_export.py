@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from bertfeat._state import json_params
 from bertfeat._store import model_info, resolve_model_path
 from bertfeat.finetune.export import ExportMixin
 from bertfeat.finetune.hf import load_saved, save_folder
@@ -27,7 +28,7 @@ class TokenExportMixin(ExportMixin):
         """What :meth:`from_pretrained` needs beyond the Hugging Face config (JSON only)."""
         return {
             "estimator": type(self).__name__,
-            "params": self._json_params(),
+            "params": json_params(self),
             "max_length": self.max_length_,
             "history": self.history_,
             "best_epoch": self.best_epoch_,

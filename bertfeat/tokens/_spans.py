@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bertfeat.tokens._words import check_tag_pairs
+from bertfeat.tokens._words import check_sentences, check_tag_pairs, check_tags
 
 PREFIXES = ("B", "I", "E", "S")
 
@@ -127,3 +127,22 @@ def entity_report(y_true, y_pred) -> dict:
 def entity_f1(y_true, y_pred) -> float:
     """Entity-level micro F1 (the ``"micro avg"`` F1 of :func:`entity_report`)."""
     return entity_report(y_true, y_pred)["micro avg"]["f1"]
+
+
+class TaggerMixin:
+    """``score`` and scikit-learn tags shared by the word taggers (input: lists of words)."""
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Entity-level micro F1 of ``predict(X)`` against ``y`` (IOB / IOB2 spans, the
+        seqeval convention; :func:`bertfeat.tokens.entity_f1`)."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported: entity F1 counts spans, not rows")
+        tags = check_tags(y, check_sentences(X))
+        return entity_f1(tags, self.predict(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # lists of word lists, not a numeric matrix
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags

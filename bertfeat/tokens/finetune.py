@@ -20,7 +20,7 @@ from bertfeat._params import validate_params
 from bertfeat._store import load_module, load_tokenizer, model_info, resolve_model_path
 from bertfeat.tokens._align import align_words
 from bertfeat.tokens._export import HEAD, TokenExportMixin
-from bertfeat.tokens._spans import entity_f1
+from bertfeat.tokens._spans import TaggerMixin
 from bertfeat.tokens._training import is_iob, token_loss, word_scorers
 from bertfeat.tokens._words import check_sentences, check_tags
 from bertfeat.training.callbacks import (
@@ -33,7 +33,7 @@ from bertfeat.training.callbacks import (
 )
 
 
-class FineTuneTokenClassifier(CallbackParamsMixin, TokenExportMixin, BaseEstimator):
+class FineTuneTokenClassifier(TaggerMixin, CallbackParamsMixin, TokenExportMixin, BaseEstimator):
     """The whole transformer fine-tuned with a token-classification head, on words.
 
     ``X`` is a list of sentences, each a list of words (str); ``y`` a list of tag lists
@@ -354,19 +354,7 @@ class FineTuneTokenClassifier(CallbackParamsMixin, TokenExportMixin, BaseEstimat
         tags = self.classes_[logits.argmax(1)]
         return [part.tolist() for part in windows.split(tags)]
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """Entity-level micro F1 of ``predict(X)`` against ``y`` (IOB / IOB2 spans, the
-        seqeval convention; :func:`bertfeat.tokens.entity_f1`)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported: entity F1 counts spans, not rows")
-        tags = check_tags(y, check_sentences(X))
-        return entity_f1(tags, self.predict(X))
-
-    # -- scikit-learn tags -------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # lists of word lists, not a numeric matrix
-        tags.input_tags.string = True
-        tags.target_tags.required = True
         tags.non_deterministic = self.device != "cpu"
         return tags

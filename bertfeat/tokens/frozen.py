@@ -21,14 +21,14 @@ from bertfeat._pooling import LAYER_AGGS, normalize_layers, output_dim
 from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
 from bertfeat._store import fingerprint, load_model, resolve_model_path
 from bertfeat.tokens._align import align_words
-from bertfeat.tokens._spans import entity_f1
+from bertfeat.tokens._spans import TaggerMixin
 from bertfeat.tokens._vectors import WORD_VECTORS, encode_words, word_key
 from bertfeat.tokens._words import check_sentences, check_tags
 
 PROGRESS_MIN_SENTENCES = 1000  # progress="auto" shows a bar from this many sentences to encode
 
 
-class FrozenTokenClassifier(Stateful, BaseEstimator):
+class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
     """Any scikit-learn classifier on contextual word vectors of a frozen transformer.
 
     ``X`` is a list of sentences, each a list of words (str); ``y`` a list of tag lists
@@ -288,21 +288,6 @@ class FrozenTokenClassifier(Stateful, BaseEstimator):
         columns in the order of ``classes_``."""
         vectors, offsets = self._vectors_of(X)
         return np.split(self.head_.predict_proba(vectors), offsets)
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Entity-level micro F1 of ``predict(X)`` against ``y`` (IOB / IOB2 spans, the
-        seqeval convention; :func:`bertfeat.tokens.entity_f1`)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported: entity F1 counts spans, not rows")
-        tags = check_tags(y, check_sentences(X))
-        return entity_f1(tags, self.predict(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # lists of word lists, not a numeric matrix
-        tags.input_tags.string = True
-        tags.target_tags.required = True
-        return tags
 
     # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
     # The model itself is never saved: it is found again by ``model`` and checked by its

@@ -144,18 +144,13 @@ def predict_token_logits(module, tokenized: Tokenized, runtime: Runtime, rows: n
 
 
 @dataclass
-class TokenLabelData:
+class TokenLabelData(TokenData):
     """Token windows and their per-sub-token labels, for a token-classification model.
 
     ``targets`` is ``(n_windows, longest window)``, padded with ``-100``; ``forward`` gives
     ``(batch, batch's longest, num_labels)`` logits (the loss cuts the targets to that
     width) and ``predict`` the logits at every labelled sub-token, zeros elsewhere.
     """
-
-    tokenized: Tokenized
-    targets: torch.Tensor
-    runtime: Runtime
-    generator: torch.Generator | None = None
 
     @classmethod
     def from_labels(cls, tokenized: Tokenized, labels: list[np.ndarray], runtime: Runtime, generator=None):
@@ -164,18 +159,6 @@ class TokenLabelData:
         for i, row in enumerate(labels):
             targets[i, : len(row)] = row
         return cls(tokenized, torch.from_numpy(targets), runtime, generator)
-
-    def __len__(self) -> int:
-        return len(self.tokenized)
-
-    def n_batches(self, batch_size: int) -> int:
-        return count_batches(len(self), batch_size)
-
-    def epoch_batches(self, epoch: int, batch_size: int) -> list[np.ndarray]:
-        return grouped_batches(self.tokenized.lengths, batch_size, self.generator)
-
-    def forward(self, module, index: np.ndarray, device: torch.device) -> torch.Tensor:
-        return module(**_to_device(collate(self.tokenized, index, self.runtime.pad_id), device)).logits
 
     def predict(self, module) -> torch.Tensor:
         rows, positions = torch.nonzero(self.targets != -100, as_tuple=True)
