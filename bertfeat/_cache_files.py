@@ -9,6 +9,7 @@ check every record they return against its index row (key, crc32, row inside the
 
 from __future__ import annotations
 
+import mmap
 import os
 import time
 import uuid
@@ -27,6 +28,7 @@ except ImportError:  # Windows: no advisory locks; compaction then treats every 
 DATA_SUFFIX = ".vec"
 COPY_ROWS = 65536  # records copied at once by compact
 READ_ROWS = 8192  # records checked at once by a lookup
+_WILLNEED = getattr(mmap, "MADV_WILLNEED", None)  # absent on Windows: no read-ahead hints
 
 
 def lock_file(handle) -> None:
@@ -56,6 +58,7 @@ class DataFiles:
         self.records = records
         self.names: dict[int, str] = {}  # file id -> name (ids are never reused)
         self.maps: dict[int, np.ndarray] = {}  # file id -> read-only memory map of its records
+        self.mmaps: dict[int, mmap.mmap] = {}  # file id -> the mapping under maps[file id]
         self.handle = None  # the file this process appends to
         self.name = ""
         self.file_id: int | None = None
@@ -70,6 +73,7 @@ class DataFiles:
             self.handle.close()  # releases the lock: compact may merge it now (unsynced rows are unpublished)
         self.handle = None
         self.maps.clear()
+        self.mmaps.clear()
 
     def on_disk(self) -> list[str]:
         try:
@@ -153,10 +157,35 @@ class DataFiles:
                 raise FileNotFoundError(f"file id {file_id} is not in the index")
         path = self.folder / name
         n = os.stat(path).st_size // self.records.itemsize
-        with open(path, "rb") as handle:  # IsADirectoryError, PermissionError: damaged entries
-            mapped = np.memmap(handle, dtype=self.records, mode="r", shape=(n,)) if n else np.empty(0, self.records)
+        mapped = np.empty(0, self.records)
+        self.mmaps.pop(file_id, None)
+        if n:
+            with open(path, "rb") as handle:  # IsADirectoryError, PermissionError: damaged entries
+                self.mmaps[file_id] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            mapped = np.frombuffer(self.mmaps[file_id], dtype=self.records, count=n)
         self.maps[file_id] = mapped
         return mapped
+
+    def _prefetch(self, file_id: int, rows: np.ndarray) -> None:
+        """Ask the kernel to start reading the pages that hold ``rows``, all at once.
+
+        Copying records out of a mapping faults their pages in one at a time; from a cold disk
+        that is one wait per record (1,000 hits from 1M vectors: 0.9 s). Hinted first, the
+        reads are queued together (0.08 s); from the page cache the hints cost ~1 ms."""
+        handle = self.mmaps.get(file_id)
+        if _WILLNEED is None or handle is None:
+            return
+        rows = rows[rows < len(self.maps[file_id])]
+        if not len(rows):
+            return
+        size, page = self.records.itemsize, mmap.PAGESIZE
+        pages = np.sort(np.concatenate([rows * size // page, ((rows + 1) * size - 1) // page]))
+        # Runs of neighbouring pages, one hint each (np.unique would cost a 15 ms lazy import).
+        new_run = np.diff(pages) > 1
+        starts = pages[np.concatenate([[True], new_run])]
+        ends = pages[np.concatenate([new_run, [True]])] + 1
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            handle.madvise(_WILLNEED, start * page, (end - start) * page)
 
     def read(self, db, rows, position: dict, requested: np.ndarray, found: np.ndarray, out: np.ndarray) -> list:
         """Fill ``out``/``found`` from index rows ``(k, file, row, crc)``; the damaged ones back as
@@ -183,6 +212,7 @@ class DataFiles:
                 damaged += [(ks[i], file_id, int(row_numbers[i]), reason) for i in part]
                 continue
             self.maps.pop(file_id, None)  # gone: moved by a compaction meanwhile, or deleted
+            self.mmaps.pop(file_id, None)
             moved = [e for e in index.lookup(db, [ks[i] for i in part]) if e[1] != file_id]
             if moved:
                 damaged += self.read(db, moved, position, requested, found, out)
@@ -199,9 +229,11 @@ class DataFiles:
             damaged.append((ks[part[j]], file_id, int(row_numbers[j]), reason))
         # Blocks of READ_ROWS records: temporaries small enough for the allocator to reuse
         # (fresh 100+ MB arrays cost more in page faults than the copy itself).
+        self._prefetch(file_id, row_numbers[:READ_ROWS])
         for start in range(0, len(row_numbers), READ_ROWS):
             at = np.arange(start, min(start + READ_ROWS, len(row_numbers)))
             at = at[row_numbers[at] < len(mapped)]
+            self._prefetch(file_id, row_numbers[start + READ_ROWS : start + 2 * READ_ROWS])  # next block: read while this one is checked
             got = mapped[row_numbers[at]]  # reads these records only
             same_key = got["key"] == requested[slots[at]]
             sound = np.array(record_crcs(got), dtype=np.uint32) == crcs[at]
@@ -257,6 +289,7 @@ class DataFiles:
         self.sync()
         index.move_file(db, file_id, self.file_id, moved)
         self.maps.pop(file_id, None)
+        self.mmaps.pop(file_id, None)
         try:
             os.unlink(self.folder / name)
         except OSError:

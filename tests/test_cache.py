@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import sqlite3
@@ -466,3 +467,53 @@ def test_a_forked_child_opens_its_own_connection(tiny_bert, tmp_path):
     found, got = cache.get(keys)
     assert found.all()
     np.testing.assert_array_equal(got, vectors)
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_WILLNEED"), reason="no madvise read-ahead hints on this platform")
+def test_a_lookup_hints_exactly_the_pages_of_the_records_it_reads(tmp_path, monkeypatch):
+    """From a cold disk the reads are queued together: before copying, the pages holding the
+    asked records (found here by searching the file's own bytes) are hinted, and no others."""
+    from bertfeat import _cache
+    from bertfeat._cache_files import DataFiles
+
+    dim = 384  # 1,552-byte records: most straddle a page boundary
+    vectors = np.random.default_rng(0).standard_normal((300, dim), dtype=np.float32)
+    keys = [_cache.text_key(f"text {i}") for i in range(300)]
+    writer = _cache.VectorCache(tmp_path, "setup", dim)
+    writer.put(keys, vectors)
+    writer.close()
+
+    hinted = []
+
+    class Recorder:
+        def __init__(self, real):
+            self.real = real
+
+        def madvise(self, option, start, length):
+            assert option == mmap.MADV_WILLNEED and start % mmap.PAGESIZE == 0
+            hinted.extend(range(start // mmap.PAGESIZE, (start + length - 1) // mmap.PAGESIZE + 1))
+            return self.real.madvise(option, start, length)
+
+    real_map = DataFiles._map
+
+    def recording_map(self, db, file_id, need_rows):
+        mapped = real_map(self, db, file_id, need_rows)
+        if not isinstance(self.mmaps.get(file_id), Recorder):
+            self.mmaps[file_id] = Recorder(self.mmaps[file_id])
+        return mapped
+
+    monkeypatch.setattr(DataFiles, "_map", recording_map)
+    asked = [5, 17, 18, 150, 151, 152, 299]
+    found, got = _cache.VectorCache(tmp_path, "setup", dim).get([keys[i] for i in asked])
+    assert found.all()
+    np.testing.assert_array_equal(got, vectors[asked])
+
+    (data_file,) = data_files(tmp_path)
+    raw = data_file.read_bytes()
+    size = 16 + 4 * dim
+    expected = set()
+    for i in asked:
+        offset = raw.find(keys[i])
+        assert offset % size == 0
+        expected |= set(range(offset // mmap.PAGESIZE, (offset + size - 1) // mmap.PAGESIZE + 1))
+    assert set(hinted) == expected
