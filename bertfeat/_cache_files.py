@@ -229,11 +229,11 @@ class DataFiles:
             damaged.append((ks[part[j]], file_id, int(row_numbers[j]), reason))
         # Blocks of READ_ROWS records: temporaries small enough for the allocator to reuse
         # (fresh 100+ MB arrays cost more in page faults than the copy itself).
-        self._prefetch(file_id, row_numbers[:READ_ROWS])
+        if len(row_numbers) <= READ_ROWS:  # scattered hits; a bulk read gets the kernel's own read-ahead
+            self._prefetch(file_id, row_numbers)
         for start in range(0, len(row_numbers), READ_ROWS):
             at = np.arange(start, min(start + READ_ROWS, len(row_numbers)))
             at = at[row_numbers[at] < len(mapped)]
-            self._prefetch(file_id, row_numbers[start + READ_ROWS : start + 2 * READ_ROWS])  # next block: read while this one is checked
             got = mapped[row_numbers[at]]  # reads these records only
             same_key = got["key"] == requested[slots[at]]
             sound = np.array(record_crcs(got), dtype=np.uint32) == crcs[at]

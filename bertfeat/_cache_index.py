@@ -153,7 +153,11 @@ def lookup(db: sqlite3.Connection, keys: list[int], wanted: dict | None = None) 
     ``wanted`` (a dict or set of ``keys``) asks for one sequential scan of the index instead:
     faster when the keys are a large share of it (a bulk read of the whole cache)."""
     if wanted is not None:
-        every = db.execute("SELECT k, file, row, crc FROM entries").fetchall()
+        db.execute("PRAGMA mmap_size=0")  # a whole scan: large reads beat faulting in every page
+        try:
+            every = db.execute("SELECT k, file, row, crc FROM entries").fetchall()
+        finally:
+            db.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         return [r for r in every if r[0] in wanted]
     found = []
     step = _batch_size(db)
