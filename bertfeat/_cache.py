@@ -9,7 +9,10 @@ one per writing ``VectorCache``, read through memory maps (:mod:`bertfeat._cache
 Why, measured (``benchmarks/cache_designs.py``, BENCHMARKS.md "Disk cache at scale"): a
 lookup costs one index probe and one record read per key asked, whatever the cache size.
 Vectors as SQLite BLOBs gave the same lookups, but writing 1,000,000 took 30 s against 18 s
-(WAL writes every byte twice) and bulk reads ran at 57,000 against 89,000 texts/s.
+(WAL writes every byte twice) and bulk reads ran at 57,000 against 89,000 texts/s. From a
+cold disk (a new machine or Dask worker, a cache larger than memory) the pages of scattered
+hits are hinted before they are read, so the reads wait together, not one after another
+(``benchmarks/cache_cold.py``).
 
 Promises:
 
