@@ -259,15 +259,23 @@ def test_fine_tuned_classifier_round_trips_and_refuses_code_hooks(finetuned, tmp
 
 
 def test_fine_tuned_regressor_round_trips(tiny_bert, tmp_path):
+    import torch
+
     from bertfeat import FineTuneRegressor
 
     y = np.linspace(0.0, 1.0, len(TEXTS))
     reg = FineTuneRegressor(str(tiny_bert), **FAST).fit(TEXTS, y)
     persist.save(reg, tmp_path / "saved")
     back = persist.load(tmp_path / "saved", device="cpu")
-    np.testing.assert_array_equal(back.predict(TEXTS), reg.predict(TEXTS))
+    saved, loaded = reg._module.state_dict(), back._module.state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[name], loaded[name]) for name in saved)  # the weights, bit for bit
+    # Outputs to float32 rounding, not bit for bit: weights read from a mapped safetensors file
+    # sit at other alignments than freshly trained ones, and oneDNN picks kernels by alignment
+    # (seen: one output of 30 off by 1.9e-9).
+    np.testing.assert_allclose(back.predict(TEXTS), reg.predict(TEXTS), rtol=1e-6, atol=0)
     assert back.predict(TEXTS).shape == (len(TEXTS),)  # fitted on 1-D y: the private _y_1d came back
-    np.testing.assert_array_equal(back.transform(TEXTS[:4]), reg.transform(TEXTS[:4]))
+    np.testing.assert_allclose(back.transform(TEXTS[:4]), reg.transform(TEXTS[:4]), rtol=1e-6, atol=1e-7)
 
 
 # -- the command line's model folders ------------------------------------------------------------
