@@ -21,13 +21,13 @@ from bertfeat._pooling import LAYER_AGGS, VECTORIZER_POOLINGS, normalize_layers,
 from bertfeat._lookup import cached_vectors
 from bertfeat._pairs import bi_feature_names, bi_features
 from bertfeat._store import load_model
-from bertfeat._vectorizer_state import VectorizerState
+from bertfeat._encoder_state import EncoderState
 
 PROGRESS_MIN_TEXTS = 2000  # progress="auto" shows a bar from this much work up
 FAST_MODES = (None,) + tuple(m for m in MODES if m != "auto")
 
 
-class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BertVectorizer(EncoderState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Vectors of texts or sentence pairs from a BERT-family encoder.
 
     Parameters
@@ -154,6 +154,16 @@ class BertVectorizer(VectorizerState, ClassNamePrefixFeaturesOutMixin, Transform
         self.progress = progress
         self.fast_mode = fast_mode
         self.pair_mode = pair_mode
+
+    # -- saved state (bertfeat._encoder_state) ----------------------------------------
+    # What a saved state may set, and whether the model files go inside it.
+    _fitted_names = (
+        "n_features_in_", "feature_names_in_", "model_path_", "model_fingerprint_", "n_features_out_", "vector_settings_"
+    )
+    _keep_files_hint = "store_weights=True keeps them inside the pickle"
+
+    def _embeds_model(self) -> bool:
+        return bool(self.store_weights)
 
     # -- parameters ----------------------------------------------------------------
     _parameter_constraints: dict = {

@@ -4,6 +4,7 @@ files, with a tiny BERT; and the CoNLL reader they share (``bertfeat._files.read
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,9 @@ def test_train_predict_evaluate(tiny_bert, tmp_path, head, capsys):
     words, tags = sentences(NAMES * 3)
     train = write_file(tmp_path / "train.conll", words, tags, columns=4)
     model = tmp_path / "model"
+    tiny_bert_copy = shutil.copytree(tiny_bert, tmp_path / "encoder")
     extra = ["--epochs", 1] if head == "tokens" else []
-    assert run("train", train, "--head", head, "-o", model, "--model", tiny_bert, "--max-length", 40, *extra) == 0
+    assert run("train", train, "--head", head, "-o", model, "--model", tiny_bert_copy, "--max-length", 40, *extra) == 0
     meta = json.loads((model / "bertfeat.json").read_text())
     assert meta["head"] == head and meta["classes"] == ["B-PER", "I-PER", "O"] and meta["sentences"] == len(words)
     # model folders hold no pickle: a persist folder (and the Hugging Face folder when fine-tuned)
@@ -117,13 +119,14 @@ def test_train_predict_evaluate(tiny_bert, tmp_path, head, capsys):
     test_words, test_tags = sentences([("Gil", "Moe"), ("Hal",), ("Ida", "Ray")])
     unlabelled = write_file(tmp_path / "new.txt", test_words, docstart=False)
     out = tmp_path / "pred.conll"
-    # a frozen tagger's folder refers to its encoder: predicting needs --model again, never read from the folder
-    encoder = ["--model", tiny_bert] if head == "tokens-frozen" else []
-    assert meta["encoder"] == ("by reference" if head == "tokens-frozen" else "inside")
+    # both folders hold their encoder: predicting takes no --model, and the folder works with
+    # the training encoder gone
+    assert meta["encoder"] == "inside" and (model / "model" / "models").is_dir()
+    shutil.rmtree(tiny_bert_copy)
     capsys.readouterr()
-    assert run("predict", model, unlabelled, "-o", out, *(["--model", tiny_bert] if not encoder else [])) == 2
-    assert ("name that encoder folder with --model" if encoder else "leave --model out") in capsys.readouterr().err
-    assert run("predict", model, unlabelled, "-o", out, *encoder) == 0
+    assert run("predict", model, unlabelled, "-o", out, "--model", tiny_bert) == 2
+    assert "leave --model out" in capsys.readouterr().err
+    assert run("predict", model, unlabelled, "-o", out) == 0
     predicted = read_conll(out)
     assert predicted.words == test_words
     assert all(len(p) == len(w) for p, w in zip(predicted.tags, test_words))
@@ -131,13 +134,13 @@ def test_train_predict_evaluate(tiny_bert, tmp_path, head, capsys):
     # the saved folder predicts what the estimator loaded through persist predicts
     from bertfeat import persist
 
-    loaded = persist.load(model / "model", **({"model": str(tiny_bert)} if encoder else {}))
+    loaded = persist.load(model / "model")
     assert predicted.tags == [list(map(str, s)) for s in loaded.predict(test_words)]
 
     capsys.readouterr()
     labelled = write_file(tmp_path / "test.conll", test_words, test_tags)
     report_dir = tmp_path / "report"
-    assert run("evaluate", model, labelled, "-o", report_dir, *encoder) == 0
+    assert run("evaluate", model, labelled, "-o", report_dir) == 0
     printed = capsys.readouterr().out
     report = json.loads((report_dir / "report.json").read_text())
     want = entity_report(test_tags, predicted.tags)  # scored independently from the written predictions

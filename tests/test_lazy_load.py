@@ -39,5 +39,5 @@ def test_a_changed_model_is_still_caught_when_every_text_is_cached(tiny_bert, tm
     restored = pickle.loads(pickle.dumps(fitted))
     with open(model / "config.json", "a") as handle:
         handle.write("\n")  # any change to the files changes the fingerprint
-    with pytest.raises(ValueError, match="changed since this vectorizer was fitted"):
+    with pytest.raises(ValueError, match="changed since this BertVectorizer was fitted"):
         restored.transform(TEXTS)

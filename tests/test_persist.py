@@ -273,11 +273,11 @@ def test_referenced_model_gone_or_changed_is_an_error_at_load(tiny_bert, tmp_pat
     config = json.loads((folder / "config.json").read_text())
     config["hidden_dropout_prob"] = 0.3
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"model files at .* changed since this vectorizer was fitted .*fingerprint"):
+    with pytest.raises(ValueError, match=r"model files at .* changed since this BertVectorizer was fitted .*fingerprint"):
         persist.load(tmp_path / "saved", model=str(folder))
     shutil.rmtree(folder)
     fp = pipe[0].model_fingerprint_[:16]
-    with pytest.raises(FileNotFoundError, match=rf"does not exist\. This vectorizer was fitted on .*fingerprint {fp}"):
+    with pytest.raises(FileNotFoundError, match=rf"does not exist\. This BertVectorizer was fitted on .*fingerprint {fp}"):
         persist.load(tmp_path / "saved", model=str(folder))
 
 

@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from conftest import build_tiny_bert
 from token_reference import reference_word_outputs, toy_ner
 
 import bertfeat.tokens.frozen as frozen_module
@@ -125,6 +126,29 @@ def test_pickle_and_persist_round_trips(tiny_bert, toy, tmp_path):
     for copy in (pickle.loads(pickle.dumps(tagger)), persist.load(tmp_path / "saved", model=str(tiny_bert))):
         for a, b in zip(copy.predict_proba(toy[0][:3]), expected):
             np.testing.assert_allclose(a, b)
+
+
+def test_a_folder_saved_with_its_encoder_needs_no_model_and_refits_on_another(tiny_bert, toy, tmp_path):
+    import shutil
+
+    from bertfeat import persist
+    from bertfeat._store import fingerprint
+
+    encoder = shutil.copytree(tiny_bert, tmp_path / "encoder")
+    tagger = FrozenTokenClassifier(model=str(encoder), cache_dir=str(tmp_path / "cache")).fit(*toy)
+    expected = tagger.predict_proba(toy[0][:3])
+    persist.save(tagger, tmp_path / "saved", include_model=True)
+    shutil.rmtree(encoder)  # the training folder is gone: the saved folder holds the encoder
+    back = persist.load(tmp_path / "saved")
+    assert fingerprint(back.model_path_) == tagger.model_fingerprint_
+    for a, b in zip(back.predict_proba(toy[0][:3]), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # new sentences, so the words come from the encoder, not the cache
+    assert [len(t) for t in back.predict([["zoe", "sang"], ["max", "left", "early"]])] == [2, 3]
+    # another model asked for: refitting reads it, not the files restored for the old one
+    other = build_tiny_bert(tmp_path / "other", tiny_bert, hidden_size=16, intermediate_size=20)
+    back.set_params(model=str(other)).fit(*toy)
+    assert back.n_features_out_ == 16 and back.model_fingerprint_ == fingerprint(other)
 
 
 def test_contract(tiny_bert, toy):

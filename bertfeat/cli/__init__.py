@@ -47,8 +47,8 @@ def _add_vectorizer_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_tagger_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
-                        help="only for a tagger trained with --head tokens-frozen --model PATH: that encoder folder again "
-                             "(the saved folder refers to it and checks its fingerprint; other model folders hold their encoder)")
+                        help="only for a --head tokens-frozen folder saved by bertfeat before it held its encoder: "
+                             "that encoder folder again (its fingerprint is checked); other model folders hold their encoder")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -115,8 +115,9 @@ def train(args) -> None:
     for tags in data.tags:
         for tag in tags:
             tag_counts[tag] = tag_counts.get(tag, 0) + 1
-    # A tagger whose saved state names its encoder instead of holding it (the frozen one
-    # today) needs that --model again to predict: the location is never read from here.
+    # Both taggers hold their encoder (unless it is the embedded default). A folder saved by
+    # an earlier bertfeat may name the frozen one's encoder instead: predicting from it needs
+    # that --model again, as the location is never read from the folder.
     held = (out / MODEL_FOLDER / persist.MODELS).is_dir()
     encoder = "embedded default" if args.model is None else "inside" if held else "by reference"
     meta = {"head": args.head, "format": "conll", "encoder": encoder, "classes": [str(c) for c in estimator.classes_],

@@ -185,7 +185,8 @@ def save(estimator, folder, *, include_model: bool | None = None, overwrite: boo
         half-written model.
     include_model : bool or None, default=None
         Copy the encoder's files into the folder (a self-contained deployment); None
-        follows each vectorizer's ``store_weights``. Fine-tuned models are always inside.
+        follows each vectorizer's ``store_weights`` (a ``FrozenTokenClassifier``: not
+        inside). Fine-tuned models are always inside.
     overwrite : bool, default=False
         Replace an existing non-empty folder.
 

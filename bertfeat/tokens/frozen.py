@@ -18,8 +18,8 @@ from bertfeat._device import DTYPES
 from bertfeat._encode import batch_defaults
 from bertfeat._params import validate_params
 from bertfeat._pooling import LAYER_AGGS, normalize_layers, output_dim
-from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_state
-from bertfeat._store import fingerprint, load_model, resolve_model_path
+from bertfeat._encoder_state import EncoderState
+from bertfeat._store import load_model
 from bertfeat.tokens._align import align_words
 from bertfeat.tokens._spans import TaggerMixin
 from bertfeat.tokens._vectors import WORD_VECTORS, encode_words, word_key
@@ -28,7 +28,7 @@ from bertfeat.tokens._words import check_sentences, check_tags
 PROGRESS_MIN_SENTENCES = 1000  # progress="auto" shows a bar from this many sentences to encode
 
 
-class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
+class FrozenTokenClassifier(TaggerMixin, EncoderState, BaseEstimator):
     """Any scikit-learn classifier on contextual word vectors of a frozen transformer.
 
     ``X`` is a list of sentences, each a list of words (str); ``y`` a list of tag lists
@@ -142,7 +142,7 @@ class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
         """The encoder from the store, checked against the fingerprint seen at fit."""
         loaded = getattr(self, "_loaded", None)
         if loaded is None:
-            loaded = load_model(self.model, self.device, self.dtype)
+            loaded = load_model(self._model_source(), self.device, self.dtype)
             expected = getattr(self, "model_fingerprint_", None)
             if expected is not None and loaded.fingerprint != expected:
                 raise ValueError(
@@ -151,17 +151,6 @@ class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
                 )
             self._loaded = loaded
         return loaded
-
-    def _check_model_cold(self) -> None:
-        """Before answering from the cache without the model: its files must be the fitted ones."""
-        if getattr(self, "_loaded", None) is not None:
-            return
-        found = fingerprint(resolve_model_path(self.model))
-        if found != self.model_fingerprint_:
-            raise ValueError(
-                f"the model files of {self.model!r} changed since this tagger was fitted "
-                f"(fingerprint {found[:16]}..., expected {self.model_fingerprint_[:16]}...); refit it"
-            )
 
     def _resolve_setup(self, loaded) -> None:
         """Checks that need the model (depth, maximum length); the vector settings."""
@@ -207,7 +196,7 @@ class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
         cache, todo = self._cache(), np.arange(len(distinct))
         if cache is not None:
             keys = [word_key(words, i) for words in distinct for i in range(len(words))]
-            self._check_model_cold()
+            self._check_fingerprint_if_cold()  # a cache hit must not hide a changed model
             found, hits = cache.get(keys)
             vectors[found] = hits
             complete = np.logical_and.reduceat(found, starts[:-1]) if len(found) else np.zeros(0, dtype=bool)
@@ -259,6 +248,7 @@ class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
             raise ValueError(f"y holds a single tag ({flat[0]!r}); a tagger needs at least 2")
         for name in ("_loaded", "_vector_cache", "model_fingerprint_"):
             self.__dict__.pop(name, None)
+        self._forget_restored_files()
         loaded = self._load()
         self.model_path_, self.model_fingerprint_ = loaded.path, loaded.fingerprint
         self._resolve_setup(loaded)
@@ -288,22 +278,3 @@ class FrozenTokenClassifier(TaggerMixin, Stateful, BaseEstimator):
         columns in the order of ``classes_``."""
         vectors, offsets = self._vectors_of(X)
         return np.split(self.head_.predict_proba(vectors), offsets)
-
-    # -- state: pickling and bertfeat.persist (bertfeat._state) ----------------------
-    # The model itself is never saved: it is found again by ``model`` and checked by its
-    # fingerprint (the embedded default needs nothing else).
-    def _persist_state(self, store=PickleStore) -> dict:
-        return sklearn_state(self, (), store)
-
-    @classmethod
-    def _from_persist_state(cls, state: dict, store=PickleStore):
-        saved_model = state.get("params", {}).get("model")
-        if not store.trusted and saved_model is not None and "model" not in store.overrides:
-            raise ValueError(
-                f"refusing to read the model at {saved_model!r}, named by the saved folder: pass "
-                f"persist.load(folder, model={saved_model!r}) if you trust that location"
-            )
-        estimator = sklearn_from_state(cls, state, (), store)
-        if "model_fingerprint_" in vars(estimator) and not store.trusted:
-            estimator._check_model_cold()
-        return estimator
