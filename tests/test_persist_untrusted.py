@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_same_after_reload
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -250,7 +251,7 @@ def test_fine_tuned_classifier_round_trips_and_refuses_code_hooks(finetuned, tmp
     (embedded,) = (tmp_path / "saved" / "models").iterdir()
     back = persist.load(tmp_path / "saved")
     assert back.callbacks is None and back.model == str(embedded.resolve())
-    np.testing.assert_array_equal(back.predict_proba(TEXTS), finetuned.predict_proba(TEXTS))
+    assert_same_after_reload(back.predict_proba(TEXTS), finetuned.predict_proba(TEXTS))
     assert list(back.classes_) == list(finetuned.classes_) and back.history_ == finetuned.history_
     assert not [p for p in (tmp_path / "saved").rglob("*") if p.is_file() and p.read_bytes()[:1] == b"\x80"]
     edit_manifest(tmp_path / "saved", lambda m: m["root"]["state"]["params"].update({"callbacks": "evil"}))
@@ -270,12 +271,9 @@ def test_fine_tuned_regressor_round_trips(tiny_bert, tmp_path):
     saved, loaded = reg._module.state_dict(), back._module.state_dict()
     assert saved.keys() == loaded.keys()
     assert all(torch.equal(saved[name], loaded[name]) for name in saved)  # the weights, bit for bit
-    # Outputs to float32 rounding, not bit for bit: weights read from a mapped safetensors file
-    # sit at other alignments than freshly trained ones, and oneDNN picks kernels by alignment
-    # (seen: one output of 30 off by 1.9e-9).
-    np.testing.assert_allclose(back.predict(TEXTS), reg.predict(TEXTS), rtol=1e-6, atol=0)
+    assert_same_after_reload(back.predict(TEXTS), reg.predict(TEXTS))
     assert back.predict(TEXTS).shape == (len(TEXTS),)  # fitted on 1-D y: the private _y_1d came back
-    np.testing.assert_allclose(back.transform(TEXTS[:4]), reg.transform(TEXTS[:4]), rtol=1e-6, atol=1e-7)
+    assert_same_after_reload(back.transform(TEXTS[:4]), reg.transform(TEXTS[:4]))
 
 
 # -- the command line's model folders ------------------------------------------------------------

@@ -9,11 +9,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import build_tiny_bert
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
-from conftest import build_tiny_bert
 from token_reference import reference_word_outputs, toy_ner
 
 import bertfeat.tokens.frozen as frozen_module
