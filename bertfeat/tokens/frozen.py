@@ -86,6 +86,12 @@ class FrozenTokenClassifier(TaggerMixin, EncoderState, BaseEstimator):
     vector_settings_ : dict
         The options that decide a word vector (with the fingerprint, the cache's setup key).
 
+    Notes
+    -----
+    A pickle or ``bertfeat.persist`` folder names the encoder and its fingerprint, checked
+    when it is read again; ``persist.save(tagger, folder, include_model=True)`` puts the
+    encoder's files inside instead (a self-contained folder, as the command line writes).
+
     Examples
     --------
     >>> tagger = FrozenTokenClassifier(cache_dir="~/.cache/bertfeat")  # doctest: +SKIP
