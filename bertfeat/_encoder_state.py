@@ -15,7 +15,6 @@ from bertfeat._state import PickleStore, Stateful, sklearn_from_state, sklearn_s
 from bertfeat._store import fingerprint, resolve_model_path
 
 
-
 def same_model(a, b) -> bool:
     """Whether two ``model=`` values name the same model (a path given as str or Path)."""
     if a is None or b is None:

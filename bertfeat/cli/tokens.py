@@ -115,11 +115,9 @@ def train(args) -> None:
     for tags in data.tags:
         for tag in tags:
             tag_counts[tag] = tag_counts.get(tag, 0) + 1
-    # Both taggers hold their encoder (unless it is the embedded default). A folder saved by
-    # an earlier bertfeat may name the frozen one's encoder instead: predicting from it needs
-    # that --model again, as the location is never read from the folder.
-    held = (out / MODEL_FOLDER / persist.MODELS).is_dir()
-    encoder = "embedded default" if args.model is None else "inside" if held else "by reference"
+    # Both taggers hold their encoder (saved above). Only a folder from an earlier bertfeat
+    # says "by reference": predicting from it needs that --model again (see _loaded).
+    encoder = "embedded default" if args.model is None else "inside"
     meta = {"head": args.head, "format": "conll", "encoder": encoder, "classes": [str(c) for c in estimator.classes_],
             "tag_counts": dict(sorted(tag_counts.items())), "trained_on": str(args.data),
             "sentences": len(data.words), "words": n_words, "seconds": round(seconds, 1)}
